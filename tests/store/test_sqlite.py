@@ -4,7 +4,14 @@ import asyncio
 
 import pytest
 
-from ketch.store.base import DELETE, PUT, CompactedError, KeyExistsError, KeyNotFoundError, RevisionMismatchError
+from ketch.store.base import (
+    DELETE,
+    PUT,
+    CompactedError,
+    KeyExistsError,
+    KeyNotFoundError,
+    RevisionMismatchError,
+)
 from ketch.store.sqlite import SQLiteStore
 
 

@@ -1,0 +1,249 @@
+"""API benchmark: real HTTP against a freshly started `ketch up`, client on the same machine.
+
+Prints creates/s, p50/p99 latency of create/get/list, list latency at 3k and 10k pods,
+watch event delivery latency with 100 watchers, and the server's RSS. Never asserts.
+
+    .venv/bin/python bench/api_bench.py [--clients 32] [--pods 3000] [--big 10000] [--watchers 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pod(name: str, ts: float | None = None) -> dict:
+    """A ~1 KB pod, like a small real workload."""
+    p = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "bench", "tier": "backend", "shard": str(hash(name) % 8)},
+                     "annotations": {"bench/sent": str(ts or time.time()), "owner": "api-bench"}},
+        "spec": {"containers": [{
+            "name": "main", "image": "registry.local/bench/app:v1.2.3",
+            "command": ["/bin/app", "--serve", "--port=8080"],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "env": [{"name": f"VAR_{i}", "value": "x" * 20} for i in range(6)],
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+        }]},
+    }
+    return p
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_creates(s: aiohttp.ClientSession, url: str, ns: str, names: list[str], clients: int) -> tuple[float, list[float]]:
+    lat: list[float] = []
+    it = iter(names)
+
+    async def worker() -> None:
+        for name in it:
+            body = orjson.dumps(pod(name))
+            t = time.perf_counter()
+            async with s.post(f"{url}/api/v1/namespaces/{ns}/pods", data=body,
+                              headers={"Content-Type": "application/json"}) as r:
+                await r.read()
+                if r.status != 201:
+                    raise RuntimeError(f"create {name}: {r.status} {await r.text()}")
+            lat.append(time.perf_counter() - t)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return len(names) / (time.perf_counter() - t0), lat
+
+
+async def run_gets(s: aiohttp.ClientSession, url: str, ns: str, names: list[str], clients: int,
+                   seconds: float) -> tuple[float, list[float]]:
+    lat: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < stop:
+            name = random.choice(names)
+            t = time.perf_counter()
+            async with s.get(f"{url}/api/v1/namespaces/{ns}/pods/{name}") as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"get {name}: {r.status}")
+            lat.append(time.perf_counter() - t)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return len(lat) / (time.perf_counter() - t0), lat
+
+
+async def run_list(s: aiohttp.ClientSession, url: str, ns: str, times: int = 5) -> tuple[list[float], int]:
+    lat = []
+    n = 0
+    for _ in range(times):
+        t = time.perf_counter()
+        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods") as r:
+            body = await r.read()
+        data = orjson.loads(body)
+        lat.append(time.perf_counter() - t)
+        n = len(data["items"])
+    return lat, n
+
+
+async def run_watch(s: aiohttp.ClientSession, url: str, ns: str, watchers: int, events: int,
+                    rate: float) -> list[float]:
+    """Watchers on a namespace; pods created at `rate`/s carry their send time; latency = receipt - send."""
+    lat: list[float] = []
+    ready = 0
+    done = asyncio.Event()
+    got = [0] * watchers
+
+    async def watcher(i: int) -> None:
+        nonlocal ready
+        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods", params={"watch": "true", "resourceVersion": rv},
+                         timeout=aiohttp.ClientTimeout(total=None)) as r:
+            ready += 1
+            buf = b""
+            async for chunk in r.content.iter_any():
+                now = time.time()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    ev = orjson.loads(line)
+                    if ev["type"] != "ADDED":
+                        continue
+                    lat.append(now - float(ev["object"]["metadata"]["annotations"]["bench/sent"]))
+                    got[i] += 1
+                    if got[i] >= events:
+                        if all(g >= events for g in got):
+                            done.set()
+                        return
+    async with s.get(f"{url}/api/v1/namespaces/{ns}/pods") as r:
+        rv = (await r.json())["metadata"]["resourceVersion"]
+    tasks = [asyncio.create_task(watcher(i)) for i in range(watchers)]
+    while ready < watchers:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    for k in range(events):
+        body = orjson.dumps(pod(f"w-{k}", time.time()))
+        async with s.post(f"{url}/api/v1/namespaces/{ns}/pods", data=body,
+                          headers={"Content-Type": "application/json"}) as r:
+            await r.read()
+        await asyncio.sleep(1.0 / rate)
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        for t in tasks:
+            t.cancel()
+    return lat
+
+
+async def create_namespace(s: aiohttp.ClientSession, url: str, ns: str) -> None:
+    async with s.post(f"{url}/api/v1/namespaces", json={"metadata": {"name": ns}}) as r:
+        await r.read()
+
+
+async def bench(args: argparse.Namespace, url: str, pid: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    out["idle RSS (MB)"] = f"{rss_mb(pid):.1f}"
+    conn = aiohttp.TCPConnector(limit=args.clients + args.watchers + 8)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        await create_namespace(s, url, "bench")
+        await create_namespace(s, url, "big")
+        await create_namespace(s, url, "watch")
+        # warm-up
+        await run_creates(s, url, "bench", [f"warm-{i}" for i in range(200)], args.clients)
+        names = [f"p-{i}" for i in range(args.pods)]
+        rate, lat = await run_creates(s, url, "bench", names, args.clients)
+        out["creates/s"] = f"{rate:.0f}"
+        out["create p50/p99 (ms)"] = f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f}"
+        rate, lat = await run_gets(s, url, "bench", names, args.clients, args.seconds)
+        out["gets/s"] = f"{rate:.0f}"
+        out["get p50/p99 (ms)"] = f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f}"
+        # list of exactly --pods pods
+        big_names = [f"b-{i}" for i in range(args.pods)]
+        await run_creates(s, url, "big", big_names, args.clients)
+        lat, n = await run_list(s, url, "big")
+        out[f"list {n} pods p50/max (s)"] = f"{statistics.median(lat):.3f} / {max(lat):.3f}"
+        more = [f"b-{i}" for i in range(args.pods, args.big)]
+        await run_creates(s, url, "big", more, args.clients)
+        lat, n = await run_list(s, url, "big")
+        out[f"list {n} pods p50/max (s)"] = f"{statistics.median(lat):.3f} / {max(lat):.3f}"
+        lat = await run_watch(s, url, "watch", args.watchers, args.watch_events, args.watch_rate)
+        out[f"watch delivery, {args.watchers} watchers, p50/p99 (ms)"] = \
+            f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f} ({len(lat)} deliveries)"
+        out["RSS after load (MB)"] = f"{rss_mb(pid):.1f}"
+    await asyncio.sleep(3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--pods", type=int, default=3000)
+    ap.add_argument("--big", type=int, default=10000)
+    ap.add_argument("--watchers", type=int, default=100)
+    ap.add_argument("--watch-events", type=int, default=200)
+    ap.add_argument("--watch-rate", type=float, default=100.0)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    data = tempfile.mkdtemp(prefix="ketch-bench-")
+    port = free_port()
+    log = open(os.path.join(data, "ketch.log"), "wb")
+    proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 30
+        while b"ready" not in open(os.path.join(data, "ketch.log"), "rb").read():
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("ketch up did not become ready:\n" + open(os.path.join(data, "ketch.log")).read())
+            time.sleep(0.05)
+        time.sleep(1.0)
+        try:
+            import uvloop
+            uvloop.install()
+        except ImportError:
+            pass
+        results = asyncio.run(bench(args, f"http://127.0.0.1:{port}", proc.pid))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"ketch API benchmark ({os.cpu_count()} cores, {args.clients} clients, 1 KB pods, client on the same machine)")
+    width = max(len(k) for k in results)
+    for k, v in results.items():
+        print(f"  {k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()

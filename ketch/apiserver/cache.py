@@ -1,0 +1,312 @@
+"""The watch cache: every live object in memory, encoded once, plus a window of recent events.
+
+Gets, lists and watches are served from here, so thousands of watchers never touch the
+store. Each change is encoded once (`Entry.raw`) and the same watch-event bytes are fanned
+out to every watcher that matches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from ..store.base import DELETE, CompactedError, Event
+
+log = logging.getLogger("ketch.apiserver.cache")
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+EVENT_WINDOW = 20000       # events kept per resource for watches from an old resourceVersion
+WATCHER_BACKLOG = 50000    # a watcher further behind than this is closed (the client re-lists)
+
+
+class Entry:
+    """One object at one revision: the decoded dict (never mutate) and its JSON bytes."""
+
+    __slots__ = ("key", "obj", "raw", "rev")
+
+    def __init__(self, key: str, obj: dict, raw: bytes, rev: int):
+        self.key = key
+        self.obj = obj
+        self.raw = raw
+        self.rev = rev
+
+    def copy(self) -> dict:
+        """A private deep copy of the object, for read-modify-write."""
+        return orjson.loads(self.raw)
+
+
+def make_entry(key: str, obj: dict, rev: int) -> Entry:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    meta["resourceVersion"] = str(rev)
+    return Entry(key, obj, orjson.dumps(obj), rev)
+
+
+class CachedEvent:
+    """A change as watchers see it; the JSON line per event type is built once, on demand."""
+
+    __slots__ = ("rev", "key", "entry", "prev", "deleted", "_lines")
+
+    def __init__(self, rev: int, key: str, entry: Entry, prev: Entry | None, deleted: bool):
+        self.rev = rev
+        self.key = key
+        self.entry = entry      # new state; for deletes the last state with the delete revision
+        self.prev = prev
+        self.deleted = deleted
+        self._lines: dict[str, bytes] = {}
+
+    def line(self, etype: str, entry: Entry | None = None) -> bytes:
+        if entry is not None and entry is not self.entry:
+            return b'{"type":"' + etype.encode() + b'","object":' + entry.raw + b"}\n"
+        b = self._lines.get(etype)
+        if b is None:
+            b = self._lines[etype] = b'{"type":"' + etype.encode() + b'","object":' + self.entry.raw + b"}\n"
+        return b
+
+
+class Watcher:
+    """A client's watch: a predicate, and a buffer its handler drains."""
+
+    __slots__ = ("namespace", "predicate", "encode", "buffer", "ready", "closed", "rev")
+
+    def __init__(self, namespace: str | None, predicate: Callable[[dict], bool] | None,
+                 encode: Callable[[str, Entry, CachedEvent | None], bytes] | None = None):
+        self.namespace = namespace
+        self.predicate = predicate
+        self.encode = encode
+        self.buffer: list[bytes] = []
+        self.ready = asyncio.Event()
+        self.closed = False
+        self.rev = 0            # revision of the last event queued (for bookmarks)
+
+    def matches(self, entry: Entry | None) -> bool:
+        if entry is None:
+            return False
+        if self.namespace and (entry.obj.get("metadata") or {}).get("namespace") != self.namespace:
+            return False
+        return self.predicate is None or self.predicate(entry.obj)
+
+    def push(self, etype: str, entry: Entry, ev: CachedEvent | None) -> None:
+        if self.closed:
+            return
+        if self.encode is not None:
+            data = self.encode(etype, entry, ev)
+        elif ev is not None:
+            data = ev.line(etype, entry)
+        else:
+            data = b'{"type":"' + etype.encode() + b'","object":' + entry.raw + b"}\n"
+        self.buffer.append(data)
+        if len(self.buffer) > WATCHER_BACKLOG:
+            self.close()
+        self.ready.set()
+
+    def offer(self, ev: CachedEvent) -> None:
+        """Queue whatever this change means to this watcher (ADDED/MODIFIED/DELETED or nothing)."""
+        if ev.deleted:
+            if self.matches(ev.entry):
+                self.push(DELETED, ev.entry, ev)
+        else:
+            now = self.matches(ev.entry)
+            before = self.matches(ev.prev)
+            if now:
+                self.push(MODIFIED if before else ADDED, ev.entry, ev)
+            elif before:
+                # No longer selected: the client sees it leave, with the revision of the change.
+                gone = make_entry(ev.key, ev.prev.copy(), ev.rev)
+                self.push(DELETED, gone, None)
+        self.rev = ev.rev
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    def take(self) -> list[bytes]:
+        out, self.buffer = self.buffer, []
+        self.ready.clear()
+        return out
+
+
+class ResourceCache:
+    """Live objects and recent events of one storage prefix (one resource)."""
+
+    def __init__(self, prefix: str, start_rev: int):
+        self.prefix = prefix
+        self.items: dict[str, Entry] = {}
+        self._sorted: list[str] | None = None
+        self.events: deque[CachedEvent] = deque()
+        self.window_start = start_rev       # every change after this revision is in `events`
+        self.watchers: set[Watcher] = set()
+
+    def sorted_keys(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.items)
+        return self._sorted
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        keys = self.sorted_keys()
+        if prefix == self.prefix:
+            return keys
+        lo = bisect.bisect_left(keys, prefix)
+        hi = bisect.bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        return keys[lo:hi]
+
+    def apply(self, e: Event) -> CachedEvent:
+        prev = self.items.get(e.key)
+        if e.type == DELETE:
+            obj = prev.copy() if prev is not None else orjson.loads(e.value)
+            entry = make_entry(e.key, obj, e.revision)
+            self.items.pop(e.key, None)
+            self._sorted = None
+            ev = CachedEvent(e.revision, e.key, entry, prev, True)
+        else:
+            obj = e.obj if e.obj is not None else orjson.loads(e.value)
+            entry = make_entry(e.key, obj, e.revision)
+            if prev is None:
+                self._sorted = None
+            self.items[e.key] = entry
+            ev = CachedEvent(e.revision, e.key, entry, prev, False)
+        self.events.append(ev)
+        if len(self.events) > EVENT_WINDOW:
+            self.window_start = self.events.popleft().rev
+        for w in tuple(self.watchers):
+            w.offer(ev)
+        return ev
+
+    def events_after(self, rev: int) -> Iterable[CachedEvent]:
+        if rev < self.window_start:
+            raise CompactedError(rev, self.window_start)
+        # events are in revision order: skip from the left
+        evs = self.events
+        if not evs or evs[-1].rev <= rev:
+            return ()
+        lo, hi = 0, len(evs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if evs[mid].rev <= rev:
+                lo = mid + 1
+            else:
+                hi = mid
+        return [evs[i] for i in range(lo, len(evs))]
+
+
+class WatchCache:
+    """All resources' caches, fed by one store watch on /registry/."""
+
+    def __init__(self, store: Any, prefixes: Iterable[str]):
+        self.store = store
+        self.prefixes = set(prefixes)
+        self.resources: dict[str, ResourceCache] = {}
+        self.rev = 0
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        kvs, rev = await self.store.range("/registry/")
+        self.rev = rev
+        for p in self.prefixes:
+            self.resources[p] = ResourceCache(p, rev)
+        for kv in kvs:
+            rc = self._resource_for(kv.key)
+            if rc is None:
+                continue
+            try:
+                obj = orjson.loads(kv.value)
+            except orjson.JSONDecodeError:
+                log.error("undecodable value at %s; skipped", kv.key)
+                continue
+            rc.items[kv.key] = make_entry(kv.key, obj, kv.mod_revision)
+        self._task = asyncio.get_running_loop().create_task(self._run(rev))
+        self.ready.set()
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        for rc in self.resources.values():
+            for w in tuple(rc.watchers):
+                w.close()
+
+    def _resource_for(self, key: str) -> ResourceCache | None:
+        # /registry/<plural>/... or /registry/<group>/<plural>/...
+        i = key.find("/", 10)
+        rc = self.resources.get(key[: i + 1])
+        if rc is None and i > 0:
+            j = key.find("/", i + 1)
+            rc = self.resources.get(key[: j + 1])
+        return rc
+
+    async def _run(self, rev: int) -> None:
+        while True:
+            try:
+                async for batch in self.store.watch("/registry/", rev):
+                    for e in batch:
+                        rc = self._resource_for(e.key)
+                        if rc is not None:
+                            rc.apply(e)
+                        rev = e.revision
+                    self.rev = rev
+                    self._wake()
+                return
+            except CompactedError:
+                log.error("watch cache fell behind compaction; re-listing")
+                await self._relist()
+                rev = self.rev
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("store watch failed; retrying")
+                await asyncio.sleep(1)
+
+    async def _relist(self) -> None:
+        kvs, rev = await self.store.range("/registry/")
+        for rc in self.resources.values():
+            for w in tuple(rc.watchers):
+                w.close()
+        self.resources = {p: ResourceCache(p, rev) for p in self.prefixes}
+        for kv in kvs:
+            rc = self._resource_for(kv.key)
+            if rc is not None:
+                rc.items[kv.key] = make_entry(kv.key, orjson.loads(kv.value), kv.mod_revision)
+        self.rev = rev
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for want, fut in self._waiters:
+            if want <= self.rev:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((want, fut))
+        self._waiters = keep
+
+    async def wait_for(self, rev: int, timeout: float = 3.0) -> bool:
+        """Wait until the cache has applied revision `rev`; False on timeout."""
+        if rev <= self.rev:
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((rev, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def sync(self) -> None:
+        """Make the cache at least as fresh as the store (a consistent read)."""
+        await self.wait_for(await self.store.current_revision())
+
+    def resource(self, prefix: str) -> ResourceCache:
+        return self.resources[prefix]

@@ -1,0 +1,434 @@
+"""Create, read, update, patch and delete with Kubernetes semantics, over the store and watch cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from ..api import errors
+from ..api.meta import generate_name, new_uid, now_rfc3339
+from ..api.registry import Registry, ResourceInfo
+from ..store.base import KeyExistsError, KeyNotFoundError, RevisionMismatchError
+from . import strategy
+from .cache import Entry, WatchCache, make_entry
+
+MAX_RETRIES = 10
+NAMESPACES_PREFIX = "/registry/namespaces/"
+
+
+class WriteResult:
+    """The object written (or that would be written, for dry runs) and any warnings."""
+
+    __slots__ = ("obj", "raw", "created", "warnings", "deleted")
+
+    def __init__(self, obj: dict, raw: bytes, created: bool = False, warnings: list[str] | None = None,
+                 deleted: bool = False):
+        self.obj = obj
+        self.raw = raw
+        self.created = created
+        self.warnings = warnings or []
+        self.deleted = deleted
+
+
+def _result(entry_or_obj: Entry | dict, **kw: Any) -> WriteResult:
+    if isinstance(entry_or_obj, Entry):
+        return WriteResult(entry_or_obj.obj, entry_or_obj.raw, **kw)
+    return WriteResult(entry_or_obj, orjson.dumps(entry_or_obj), **kw)
+
+
+def _causes(field_errors: list) -> list[dict]:
+    return [{"reason": fe.reason, "message": fe.message, "field": fe.field} for fe in field_errors]
+
+
+class ResourceService:
+    """The verbs of every registered resource."""
+
+    def __init__(self, store: Any, registry: Registry):
+        self.store = store
+        self.registry = registry
+        self.cache = WatchCache(store, {self.storage_prefix(r) for r in registry.resources})
+
+    @staticmethod
+    def storage_prefix(ri: ResourceInfo) -> str:
+        return ri.extra.get("storage") or ri.key_prefix
+
+    def key(self, ri: ResourceInfo, namespace: str | None, name: str) -> str:
+        p = self.storage_prefix(ri)
+        return f"{p}{namespace}/{name}" if ri.namespaced else f"{p}{name}"
+
+    async def start(self) -> None:
+        await self.cache.start()
+
+    async def close(self) -> None:
+        await self.cache.close()
+
+    # -- reads -------------------------------------------------------------------------------
+    def current(self, ri: ResourceInfo, namespace: str | None, name: str) -> Entry | None:
+        return self.cache.resource(self.storage_prefix(ri)).items.get(self.key(ri, namespace, name))
+
+    async def get(self, ri: ResourceInfo, namespace: str | None, name: str) -> Entry:
+        await self.cache.sync()
+        e = self.current(ri, namespace, name)
+        if e is None:
+            raise errors.not_found(ri.plural, name, ri.group)
+        return e
+
+    async def list(self, ri: ResourceInfo, namespace: str | None, predicate: Any = None,
+                   limit: int = 0, start_after: str = "") -> tuple[list[Entry], int, str, int]:
+        """Entries ordered by key; returns (entries, revision, last key if truncated, remaining)."""
+        await self.cache.sync()
+        rc = self.cache.resource(self.storage_prefix(ri))
+        rev = self.cache.rev
+        prefix = f"{rc.prefix}{namespace}/" if (ri.namespaced and namespace) else rc.prefix
+        keys = rc.keys_with_prefix(prefix)
+        items = rc.items
+        if start_after:
+            import bisect
+            keys = keys[bisect.bisect_right(keys, start_after):]
+        out: list[Entry] = []
+        if predicate is None and not limit:
+            return [items[k] for k in keys], rev, "", 0
+        for i, k in enumerate(keys):
+            e = items[k]
+            if predicate is None or predicate(e.obj):
+                out.append(e)
+                if limit and len(out) >= limit:
+                    rest = keys[i + 1:]
+                    if not rest:
+                        return out, rev, "", 0
+                    remaining = len(rest) if predicate is None else sum(1 for k2 in rest if predicate(items[k2].obj))
+                    if remaining == 0:
+                        return out, rev, "", 0
+                    return out, rev, k, remaining
+        return out, rev, "", 0
+
+    # -- create ------------------------------------------------------------------------------
+    async def create(self, ri: ResourceInfo, namespace: str | None, obj: Any, *, dry_run: bool = False,
+                     field_validation: str = "Warn") -> WriteResult:
+        obj = self._check_shape(ri, obj)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        warnings = self._field_validation(ri, obj, field_validation)
+        self._bind_namespace(ri, namespace, meta)
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                meta["name"] = generate_name(str(meta["generateName"]))
+            else:
+                raise errors.invalid(ri.kind, "", [{"reason": "FieldValueRequired", "field": "metadata.name",
+                                                    "message": "metadata.name: Required value: name or generateName is required"}],
+                                     ri.group)
+        name = meta["name"]
+        # Server-owned metadata.
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = new_uid()
+        meta["creationTimestamp"] = now_rfc3339()
+        self._defaults(obj)
+        strategy.prepare_for_create(ri.kind, obj)
+        self._validate(ri, obj, None)
+        if ri.namespaced:
+            self._check_namespace_open(namespace or "", ri)
+        key = self.key(ri, namespace, name)
+        if dry_run:
+            if self.current(ri, namespace, name) is not None:
+                raise errors.already_exists(ri.plural, name, ri.group)
+            return _result(obj, created=True, warnings=warnings)
+        try:
+            rev = await self.store.create(key, orjson.dumps(obj), obj)
+        except KeyExistsError:
+            raise errors.already_exists(ri.plural, name, ri.group) from None
+        await self.cache.wait_for(rev)
+        return _result(make_entry(key, obj, rev), created=True, warnings=warnings)
+
+    # -- update / patch ----------------------------------------------------------------------
+    async def update(self, ri: ResourceInfo, namespace: str | None, name: str, obj: Any, *,
+                     subresource: str = "", dry_run: bool = False, field_validation: str = "Warn") -> WriteResult:
+        obj = self._check_shape(ri, obj)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(f'the name of the object ({meta["name"]}) does not match the name on the URL ({name})')
+        meta["name"] = name
+        warnings = self._field_validation(ri, obj, field_validation)
+        self._bind_namespace(ri, namespace, meta)
+        expected = self._rv(meta.get("resourceVersion"))
+
+        def mutate(_cur: dict, _entry: Entry) -> dict:
+            return orjson.loads(orjson.dumps(obj)) if _entry is not None else obj
+        res = await self._guarded_update(ri, namespace, name, mutate, expected=expected, subresource=subresource,
+                                         dry_run=dry_run)
+        res.warnings = warnings + res.warnings
+        return res
+
+    async def patch(self, ri: ResourceInfo, namespace: str | None, name: str, patch_fn: Any, *,
+                    subresource: str = "", dry_run: bool = False, field_validation: str = "Warn") -> WriteResult:
+        """patch_fn(current_obj_copy) -> new object; re-applied on conflicts."""
+        warnings: list[str] = []
+
+        def mutate(cur: dict, _entry: Entry) -> dict:
+            new = patch_fn(cur)
+            new = self._check_shape(ri, new)
+            warnings[:] = self._field_validation(ri, new, field_validation)
+            return new
+        res = await self._guarded_update(ri, namespace, name, mutate, expected=0, subresource=subresource,
+                                         dry_run=dry_run, patch=True)
+        res.warnings = warnings + res.warnings
+        return res
+
+    async def _guarded_update(self, ri: ResourceInfo, namespace: str | None, name: str, mutate: Any, *,
+                              expected: int, subresource: str, dry_run: bool, patch: bool = False) -> WriteResult:
+        key = self.key(ri, namespace, name)
+        for attempt in range(MAX_RETRIES):
+            if attempt:
+                await self.cache.sync()
+            cur = self.current(ri, namespace, name)
+            if cur is None:
+                raise errors.not_found(ri.plural, name, ri.group)
+            new = mutate(cur.copy(), cur)
+            meta = new.setdefault("metadata", {})
+            if patch:
+                # A resourceVersion in a patch is a precondition.
+                want = self._rv(meta.get("resourceVersion"))
+                if want and want != cur.rev:
+                    raise errors.conflict(ri.plural, name, ri.group)
+            elif expected and expected != cur.rev:
+                raise errors.conflict(ri.plural, name, ri.group)
+            new = self._merge_for_update(ri, new, cur.obj, subresource)
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
+                    and not self._namespace_finalizers(ri, new) and not strategy.graceful_kind(ri.kind):
+                # The last finalizer is gone: the object goes away now.
+                if dry_run:
+                    return _result(new, deleted=True)
+                try:
+                    rev, _ = await self.store.delete(key, cur.rev)
+                except (RevisionMismatchError, KeyNotFoundError):
+                    continue
+                await self.cache.wait_for(rev)
+                return _result(make_entry(key, new, rev), deleted=True)
+            if new == cur.obj:
+                return _result(cur)   # no-op: no write, same resourceVersion
+            if dry_run:
+                return _result(new)
+            try:
+                rev = await self.store.update(key, orjson.dumps(new), cur.rev, new)
+            except RevisionMismatchError:
+                if expected:
+                    raise errors.conflict(ri.plural, name, ri.group) from None
+                continue
+            except KeyNotFoundError:
+                raise errors.not_found(ri.plural, name, ri.group) from None
+            await self.cache.wait_for(rev)
+            return _result(make_entry(key, new, rev))
+        raise errors.conflict(ri.plural, name, ri.group, "too many concurrent writes; try again")
+
+    def _merge_for_update(self, ri: ResourceInfo, new: dict, old: dict, subresource: str) -> dict:
+        """Keep server-owned fields; split spec and status writes; bump generation; validate."""
+        old_meta = old.get("metadata") or {}
+        if subresource == "status":
+            status = new.get("status")
+            new = orjson.loads(orjson.dumps(old))
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+            self._validate(ri, new, old)
+            return new
+        meta = new["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
+                  "namespace", "name"):
+            if k in old_meta:
+                meta[k] = old_meta[k]
+            else:
+                meta.pop(k, None)
+        meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if "status" in ri.subresources:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        self._defaults(new)
+        if ri.kind in strategy.GENERATION_KINDS:
+            gen = int(old_meta.get("generation") or 1)
+            if strategy.spec_of(new) != strategy.spec_of(old):
+                gen += 1
+            meta["generation"] = gen
+        if old_meta.get("deletionTimestamp"):
+            # Finalizers may only be removed from an object being deleted, not added.
+            added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
+            if added:
+                raise errors.forbidden(f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}",
+                                       ri.plural, meta.get("name", ""), ri.group)
+        if not meta.get("finalizers"):
+            meta.pop("finalizers", None)
+        self._validate(ri, new, old)
+        return new
+
+    # -- delete ------------------------------------------------------------------------------
+    async def delete(self, ri: ResourceInfo, namespace: str | None, name: str, options: dict | None = None, *,
+                     dry_run: bool = False) -> WriteResult:
+        options = options or {}
+        key = self.key(ri, namespace, name)
+        for attempt in range(MAX_RETRIES):
+            if attempt:
+                await self.cache.sync()
+            cur = self.current(ri, namespace, name)
+            if cur is None:
+                raise errors.not_found(ri.plural, name, ri.group)
+            pre = options.get("preconditions") or {}
+            cur_meta = cur.obj.get("metadata") or {}
+            if pre.get("uid") and pre["uid"] != cur_meta.get("uid"):
+                raise errors.conflict(ri.plural, name, ri.group,
+                                      f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {cur_meta.get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != cur_meta.get("resourceVersion"):
+                raise errors.conflict(ri.plural, name, ri.group,
+                                      f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                                      f"ResourceVersion in object meta: {cur_meta.get('resourceVersion')}")
+            new = cur.copy()
+            meta = new["metadata"]
+            finalizers = list(meta.get("finalizers") or [])
+            policy = options.get("propagationPolicy")
+            if policy is None and options.get("orphanDependents") is not None:
+                policy = "Orphan" if options["orphanDependents"] else "Background"
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            grace = options.get("gracePeriodSeconds")
+            grace = strategy.default_grace_seconds(ri.kind, cur.obj) if grace is None else max(0, int(grace))
+            if strategy.graceful_kind(ri.kind) and not (new.get("spec") or {}).get("nodeName"):
+                grace = 0
+            ns_pending = ri.kind == "Namespace" and bool((new.get("spec") or {}).get("finalizers"))
+            if ri.kind == "Namespace":
+                new.setdefault("status", {})["phase"] = "Terminating"
+            if finalizers or grace > 0 or ns_pending:
+                # Graceful: mark for deletion; finalizers / the kubelet / the namespace controller finish it.
+                if meta.get("deletionTimestamp"):
+                    old_grace = meta.get("deletionGracePeriodSeconds")
+                    if grace >= (old_grace if old_grace is not None else grace + 1) and finalizers == list(meta.get("finalizers") or []):
+                        return _result(cur)
+                meta["deletionTimestamp"] = _rfc3339_in(grace) if strategy.graceful_kind(ri.kind) else (
+                    meta.get("deletionTimestamp") or now_rfc3339())
+                meta["deletionGracePeriodSeconds"] = grace
+                if finalizers:
+                    meta["finalizers"] = finalizers
+                if "generation" in meta and ri.kind in strategy.GENERATION_KINDS and not cur_meta.get("deletionTimestamp"):
+                    meta["generation"] = int(meta["generation"]) + 1
+                if dry_run:
+                    return _result(new)
+                try:
+                    rev = await self.store.update(key, orjson.dumps(new), cur.rev, new)
+                except (RevisionMismatchError, KeyNotFoundError):
+                    continue
+                await self.cache.wait_for(rev)
+                return _result(make_entry(key, new, rev))
+            if dry_run:
+                return _result(cur, deleted=True)
+            try:
+                rev, _ = await self.store.delete(key, cur.rev)
+            except RevisionMismatchError:
+                continue
+            except KeyNotFoundError:
+                raise errors.not_found(ri.plural, name, ri.group) from None
+            await self.cache.wait_for(rev)
+            return _result(make_entry(key, cur.copy(), rev), deleted=True)
+        raise errors.conflict(ri.plural, name, ri.group, "too many concurrent writes; try again")
+
+    async def delete_collection(self, ri: ResourceInfo, namespace: str | None, predicate: Any,
+                                options: dict | None, *, dry_run: bool = False) -> list[WriteResult]:
+        entries, _, _, _ = await self.list(ri, namespace, predicate)
+        results = []
+        for e in entries:
+            meta = e.obj["metadata"]
+            try:
+                results.append(await self.delete(ri, meta.get("namespace"), meta["name"], options, dry_run=dry_run))
+            except errors.StatusError as err:
+                if err.code != 404:
+                    raise
+        return results
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _check_shape(self, ri: ResourceInfo, obj: Any) -> dict:
+        if not isinstance(obj, dict):
+            raise errors.bad_request(f"the body must be a JSON object of kind {ri.kind}")
+        kind = obj.get("kind")
+        api_version = obj.get("apiVersion")
+        if kind and kind != ri.kind:
+            raise errors.bad_request(f"the kind of the object ({kind}) does not match the resource ({ri.plural}, kind {ri.kind})")
+        if api_version and api_version != ri.group_version:
+            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected API version ({ri.group_version})")
+        obj["kind"] = ri.kind
+        obj["apiVersion"] = ri.group_version
+        return obj
+
+    def _bind_namespace(self, ri: ResourceInfo, namespace: str | None, meta: dict) -> None:
+        if ri.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+
+    def _check_namespace_open(self, namespace: str, ri: ResourceInfo) -> None:
+        ns = self.cache.resource(NAMESPACES_PREFIX).items.get(NAMESPACES_PREFIX + namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if (ns.obj.get("metadata") or {}).get("deletionTimestamp"):
+            raise errors.forbidden(f"{ri.plural} is forbidden: unable to create new content in namespace {namespace} "
+                                   "because it is being terminated", ri.plural, "", ri.group)
+
+    def _namespace_finalizers(self, ri: ResourceInfo, obj: dict) -> bool:
+        return ri.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
+
+    def _defaults(self, obj: dict) -> None:
+        from ..api.defaults import apply_defaults
+        apply_defaults(obj)
+
+    def _validate(self, ri: ResourceInfo, obj: dict, old: dict | None) -> None:
+        from ..api.validation import validate
+        errs = validate(obj, old)
+        if errs:
+            raise errors.invalid(ri.kind, (obj.get("metadata") or {}).get("name", ""), _causes(errs), ri.group)
+
+    def _field_validation(self, ri: ResourceInfo, obj: dict, mode: str) -> list[str]:
+        if mode == "Ignore" or not ri.definition:
+            return []
+        from ..api.openapi import unknown_fields
+        unknown = unknown_fields(ri.definition, obj)
+        if not unknown:
+            return []
+        msgs = [f'unknown field "{f}"' for f in unknown]
+        if mode == "Strict":
+            raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
+        return msgs
+
+    @staticmethod
+    def _rv(value: Any) -> int:
+        if value in (None, ""):
+            return 0
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise errors.bad_request(f'invalid resourceVersion "{value}": must be a decimal integer') from None
+
+
+def _rfc3339_in(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+
+
+async def ensure_namespaces(svc: ResourceService, names: list[str]) -> None:
+    """Create the default namespaces when missing (first start)."""
+    ri = svc.registry.get("", "v1", "namespaces")
+    for n in names:
+        if svc.current(ri, None, n) is None:
+            try:
+                await svc.create(ri, None, {"metadata": {"name": n}})
+            except errors.StatusError as e:
+                if e.code != 409:
+                    raise
+    await asyncio.sleep(0)

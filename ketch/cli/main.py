@@ -1,0 +1,129 @@
+"""The `ketch` command: `ketch up` runs a cluster in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+
+DEFAULT_PORT = 6443
+COMPACT_INTERVAL = 300.0
+
+
+def default_data_dir() -> str:
+    return "/var/lib/ketch" if os.geteuid() == 0 else os.path.expanduser("~/.ketch")
+
+
+def write_kubeconfig(path: str, server: str, token: str | None = None) -> None:
+    """An admin kubeconfig that the real kubectl uses as is."""
+    import yaml
+
+    user: dict = {"token": token} if token else {}
+    cfg = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "ketch", "cluster": {"server": server}}],
+        "users": [{"name": "ketch-admin", "user": user}],
+        "contexts": [{"name": "ketch", "context": {"cluster": "ketch", "user": "ketch-admin", "namespace": "default"}}],
+        "current-context": "ketch",
+    }
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    os.replace(tmp, path)
+
+
+async def _compactor(store, interval: float) -> None:
+    """Compact history older than one interval, like kube-apiserver does every 5 minutes."""
+    previous = await store.current_revision()
+    while True:
+        await asyncio.sleep(interval)
+        rev = await store.current_revision()
+        if previous:
+            await store.compact(previous)
+        previous = rev
+
+
+async def run_up(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from ..apiserver.server import APIServer
+    from ..store.sqlite import SQLiteStore
+
+    data_dir = os.path.abspath(args.data_dir or default_data_dir())
+    os.makedirs(data_dir, exist_ok=True)
+    t0 = time.monotonic()
+    store = SQLiteStore(os.path.join(data_dir, "state.db"))
+    await store.start()
+    server = APIServer(store, advertise=f"127.0.0.1:{args.port}")
+    await server.start()
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, args.address, args.port, backlog=1024, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as e:
+        print(f"ketch: cannot listen on {args.address}:{args.port}: {e.strerror}; pick another --port", file=sys.stderr)
+        await runner.cleanup()
+        await server.close()
+        await store.close()
+        return 1
+    port = site._server.sockets[0].getsockname()[1] if args.port == 0 else args.port  # type: ignore[union-attr]
+    url = f"http://{args.address}:{port}"
+    kubeconfig = os.path.join(data_dir, "kubeconfig")
+    write_kubeconfig(kubeconfig, url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    from ..client.rest import Client
+    from ..controllers.namespace import run_namespace_controller
+
+    client = Client(url, user_agent="ketch-controller-manager")
+    tasks = [loop.create_task(_compactor(store, args.compact_interval)),
+             loop.create_task(run_namespace_controller(client, stop))]
+    print(f"ketch apiserver listening on {url} (data in {data_dir}, store sqlite)", flush=True)
+    print(f"ketch is ready in {time.monotonic() - t0:.2f}s. To use it:\n"
+          f"  export KUBECONFIG={kubeconfig}\n  kubectl get namespaces", flush=True)
+    await stop.wait()
+    print("ketch: shutting down", flush=True)
+    for t in tasks:
+        t.cancel()
+        with contextlib.suppress(BaseException):
+            await t
+    await client.close()
+    await server.close()
+    await runner.cleanup()
+    await store.close()
+    print("ketch: stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ketch", description="A lightweight Kubernetes-compatible orchestrator")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="run an all-in-one cluster in the foreground")
+    up.add_argument("--data-dir", help=f"where state lives (default {default_data_dir()})")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port (default 6443; 0 picks a free one)")
+    up.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--compact-interval", type=float, default=COMPACT_INTERVAL, help=argparse.SUPPRESS)
+    up.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    if args.cmd == "up":
+        return asyncio.run(run_up(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
