@@ -213,7 +213,17 @@ def main() -> None:
     ap.add_argument("--watch-events", type=int, default=200)
     ap.add_argument("--watch-rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--url", help="bench an already running apiserver instead of starting one")
+    ap.add_argument("--pid", type=int, help="with --url: the server's PID, for RSS")
     args = ap.parse_args()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    if args.url:
+        report(args, asyncio.run(bench(args, args.url, args.pid or os.getpid())))
+        return
     data = tempfile.mkdtemp(prefix="ketch-bench-")
     port = free_port()
     log = open(os.path.join(data, "ketch.log"), "wb")
@@ -226,11 +236,6 @@ def main() -> None:
                 raise SystemExit("ketch up did not become ready:\n" + open(os.path.join(data, "ketch.log")).read())
             time.sleep(0.05)
         time.sleep(1.0)
-        try:
-            import uvloop
-            uvloop.install()
-        except ImportError:
-            pass
         results = asyncio.run(bench(args, f"http://127.0.0.1:{port}", proc.pid))
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -239,6 +244,10 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(data, ignore_errors=True)
+    report(args, results)
+
+
+def report(args: argparse.Namespace, results: dict[str, str]) -> None:
     print(f"ketch API benchmark ({os.cpu_count()} cores, {args.clients} clients, 1 KB pods, client on the same machine)")
     width = max(len(k) for k in results)
     for k, v in results.items():

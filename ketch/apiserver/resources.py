@@ -17,6 +17,7 @@ from .cache import Entry, WatchCache, make_entry
 
 MAX_RETRIES = 10
 NAMESPACES_PREFIX = "/registry/namespaces/"
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 class WriteResult:
@@ -273,6 +274,9 @@ class ResourceService:
                      dry_run: bool = False) -> WriteResult:
         options = options or {}
         key = self.key(ri, namespace, name)
+        if ri.kind == "Namespace" and name in IMMORTAL_NAMESPACES:
+            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                   ri.plural, name)
         for attempt in range(MAX_RETRIES):
             if attempt:
                 await self.cache.sync()

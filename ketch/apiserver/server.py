@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import os
 import random
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ..api import errors
 from ..api.registry import REGISTRY, Registry, ResourceInfo
@@ -50,16 +52,11 @@ def _dumps(obj: Any) -> bytes:
 
 def respond(body: Any, status: int = 200, content_type: str = JSON, headers: dict | None = None) -> web.Response:
     data = body if isinstance(body, bytes) else _dumps(body)
-    return web.Response(body=data, status=status, content_type=content_type.split(";")[0],
-                        headers=_ct_headers(content_type, headers))
-
-
-def _ct_headers(content_type: str, headers: dict | None) -> dict | None:
-    if ";" not in content_type:
-        return headers
-    h = dict(headers or {})
-    h["Content-Type"] = content_type
-    return h
+    if ";" in content_type:
+        h = CIMultiDict(headers or {})
+        h["Content-Type"] = content_type
+        return web.Response(body=data, status=status, headers=h)
+    return web.Response(body=data, status=status, content_type=content_type, headers=headers)
 
 
 def status_response(err: errors.StatusError) -> web.Response:
@@ -92,6 +89,7 @@ class APIServer:
     async def start(self) -> None:
         await self.service.start()
         await ensure_namespaces(self.service, DEFAULT_NAMESPACES)
+        self._gc_task = asyncio.get_running_loop().create_task(gc_policy(self._closing))
         self.ready = True
 
     async def close(self) -> None:
@@ -181,14 +179,13 @@ class APIServer:
             if len(parts) == 2:
                 return respond(openapi.openapi_v3_index(self.registry))
             rest = parts[2:]
+            found = None
             if rest[0] == "api" and len(rest) == 2:
-                doc = openapi.openapi_v3_document(self.registry, "", rest[1])
+                found = openapi.openapi_v3_document_bytes(self.registry, "", rest[1])
             elif rest[0] == "apis" and len(rest) == 3:
-                doc = openapi.openapi_v3_document(self.registry, rest[1], rest[2])
-            else:
-                doc = None
-            if doc is not None:
-                return respond(doc, headers={"Cache-Control": "public, immutable"}
+                found = openapi.openapi_v3_document_bytes(self.registry, rest[1], rest[2])
+            if found is not None:
+                return respond(found[0], headers={"Cache-Control": "public, immutable", "Etag": f'"{found[1]}"'}
                                if request.query.get("hash") else None)
         # /openapi/v2 is deliberately 404: kubectl asks for it only as protobuf.
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
@@ -653,6 +650,29 @@ class APIServer:
         return "\n".join(lines) + "\n"
 
 
+async def gc_policy(stop: asyncio.Event, freeze_every: float = 0.5, full_every: float = 600.0) -> None:
+    """Keep the cyclic GC off the watch cache's objects.
+
+    The cache holds millions of long-lived objects; a full collection walks all of them (tens of
+    milliseconds with 10k pods), which showed up as the create p99. Freezing moves surviving objects
+    out of the collector's generations; refcounting still frees them. A rare unfreeze + collect
+    reclaims any cyclic garbage that was frozen.
+    """
+    gc.set_threshold(100000, 50, 1000)
+    gc.freeze()
+    last_full = time.monotonic()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), freeze_every)
+        except TimeoutError:
+            pass
+        if time.monotonic() - last_full >= full_every:
+            gc.unfreeze()
+            gc.collect()
+            last_full = time.monotonic()
+        gc.freeze()
+
+
 def _rss() -> int:
     try:
         with open(f"/proc/{os.getpid()}/statm") as f:
@@ -707,7 +727,6 @@ def _fv(q: Any, default: str = "Warn") -> str:
 def _warning_headers(warnings: list[str]) -> dict | None:
     if not warnings:
         return None
-    from multidict import CIMultiDict
     h: CIMultiDict = CIMultiDict()
     for w in warnings:
         h.add("Warning", f'299 - "{w}"')

@@ -1,0 +1,283 @@
+"""API semantics over real HTTP: concurrency, generation, subresources, finalizers, watch, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+
+def call(cluster, method: str, path: str, body: Any = None, ct: str = "application/json",
+         headers: dict | None = None) -> tuple[int, Any]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(cluster.url + path, data=data, method=method,
+                                 headers={"Content-Type": ct, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw and raw[:1] in b"[{" else raw)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw[:1] == b"{" else raw
+
+
+def ns_create(cluster, name: str) -> None:
+    code, body = call(cluster, "POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert code == 201, body
+
+
+def deployment(name: str, replicas: int = 1, image: str = "nginx:1.25") -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": image}]}}}}
+
+
+def cm(name: str, **data: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+def test_create_sets_server_fields_and_defaults(cluster):
+    ns_create(cluster, "sem1")
+    code, d = call(cluster, "POST", "/apis/apps/v1/namespaces/sem1/deployments", deployment("web"))
+    assert code == 201, d
+    meta = d["metadata"]
+    assert meta["generation"] == 1 and meta["uid"] and meta["creationTimestamp"].endswith("Z")
+    assert int(meta["resourceVersion"]) > 0
+    assert d["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    code, again = call(cluster, "POST", "/apis/apps/v1/namespaces/sem1/deployments", deployment("web"))
+    assert code == 409 and again["reason"] == "AlreadyExists"
+    code, g = call(cluster, "GET", "/apis/apps/v1/namespaces/sem1/deployments/web")
+    assert code == 200 and g["metadata"]["resourceVersion"] == meta["resourceVersion"]
+    assert g["kind"] == "Deployment" and g["apiVersion"] == "apps/v1"
+
+
+def test_generate_name_and_missing_namespace(cluster):
+    ns_create(cluster, "sem2")
+    body = {"metadata": {"generateName": "job-"}, "data": {}}
+    code, o = call(cluster, "POST", "/api/v1/namespaces/sem2/configmaps", body)
+    assert code == 201 and o["metadata"]["name"].startswith("job-") and len(o["metadata"]["name"]) == 9
+    code, err = call(cluster, "POST", "/api/v1/namespaces/nope/configmaps", cm("x"))
+    assert code == 404 and err["reason"] == "NotFound" and "nope" in err["message"]
+
+
+def test_generation_bumps_on_spec_change_only_and_status_split(cluster):
+    ns_create(cluster, "sem3")
+    _, d = call(cluster, "POST", "/apis/apps/v1/namespaces/sem3/deployments", deployment("g"))
+    path = "/apis/apps/v1/namespaces/sem3/deployments/g"
+    code, d2 = call(cluster, "PATCH", path, {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")
+    assert code == 200 and d2["metadata"]["generation"] == 1
+    assert int(d2["metadata"]["resourceVersion"]) > int(d["metadata"]["resourceVersion"])
+    code, d3 = call(cluster, "PATCH", path, {"spec": {"replicas": 3}}, "application/merge-patch+json")
+    assert d3["metadata"]["generation"] == 2
+    # status writes through the main resource are ignored ...
+    code, d4 = call(cluster, "PATCH", path, {"status": {"replicas": 7}}, "application/merge-patch+json")
+    assert code == 200 and "replicas" not in d4.get("status", {})
+    # ... and spec writes through status are ignored
+    code, d5 = call(cluster, "PATCH", path + "/status", {"status": {"replicas": 7}, "spec": {"replicas": 9}},
+                    "application/merge-patch+json")
+    assert code == 200 and d5["status"]["replicas"] == 7 and d5["spec"]["replicas"] == 3
+    assert d5["metadata"]["generation"] == 2
+
+
+def test_stale_update_conflicts_and_noop_keeps_resource_version(cluster):
+    ns_create(cluster, "sem4")
+    _, o = call(cluster, "POST", "/api/v1/namespaces/sem4/configmaps", cm("c", a="1"))
+    path = "/api/v1/namespaces/sem4/configmaps/c"
+    stale = json.loads(json.dumps(o))
+    o["data"]["a"] = "2"
+    code, o2 = call(cluster, "PUT", path, o)
+    assert code == 200 and o2["data"]["a"] == "2"
+    stale["data"]["a"] = "3"
+    code, err = call(cluster, "PUT", path, stale)
+    assert code == 409 and err["reason"] == "Conflict" and "has been modified" in err["message"]
+    code, o3 = call(cluster, "PUT", path, o2)
+    assert code == 200 and o3["metadata"]["resourceVersion"] == o2["metadata"]["resourceVersion"]
+
+
+def test_dry_run_writes_nothing(cluster):
+    ns_create(cluster, "sem5")
+    code, o = call(cluster, "POST", "/api/v1/namespaces/sem5/configmaps?dryRun=All", cm("dry"))
+    assert code == 201 and o["metadata"]["name"] == "dry"
+    code, _ = call(cluster, "GET", "/api/v1/namespaces/sem5/configmaps/dry")
+    assert code == 404
+
+
+def test_finalizers_hold_deletion_until_removed(cluster):
+    ns_create(cluster, "sem6")
+    body = cm("f")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    call(cluster, "POST", "/api/v1/namespaces/sem6/configmaps", body)
+    path = "/api/v1/namespaces/sem6/configmaps/f"
+    code, o = call(cluster, "DELETE", path)
+    assert code == 200 and o["metadata"]["deletionTimestamp"]
+    code, o = call(cluster, "GET", path)
+    assert code == 200 and o["metadata"]["finalizers"] == ["example.com/hold"]
+    code, o = call(cluster, "PATCH", path, {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    assert code == 200
+    code, _ = call(cluster, "GET", path)
+    assert code == 404
+
+
+def test_delete_preconditions(cluster):
+    ns_create(cluster, "sem7")
+    _, o = call(cluster, "POST", "/api/v1/namespaces/sem7/configmaps", cm("p"))
+    path = "/api/v1/namespaces/sem7/configmaps/p"
+    code, err = call(cluster, "DELETE", path, {"preconditions": {"uid": "wrong"}})
+    assert code == 409 and "Precondition failed" in err["message"]
+    code, _ = call(cluster, "DELETE", path, {"preconditions": {"uid": o["metadata"]["uid"]}})
+    assert code == 200
+
+
+def test_scale_and_binding_subresources(cluster):
+    ns_create(cluster, "sem8")
+    call(cluster, "POST", "/apis/apps/v1/namespaces/sem8/deployments", deployment("s", 2))
+    code, sc = call(cluster, "GET", "/apis/apps/v1/namespaces/sem8/deployments/s/scale")
+    assert code == 200 and sc["kind"] == "Scale" and sc["spec"]["replicas"] == 2 and sc["status"]["selector"] == "app=s"
+    code, sc = call(cluster, "PATCH", "/apis/apps/v1/namespaces/sem8/deployments/s/scale",
+                    {"spec": {"replicas": 5}}, "application/merge-patch+json")
+    assert code == 200 and sc["spec"]["replicas"] == 5
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    code, p = call(cluster, "POST", "/api/v1/namespaces/sem8/pods", pod)
+    assert code == 201 and p["status"]["phase"] == "Pending" and p["status"]["qosClass"] == "BestEffort"
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}
+    code, st = call(cluster, "POST", "/api/v1/namespaces/sem8/pods/p/binding", binding)
+    assert code == 201 and st["status"] == "Success"
+    code, p = call(cluster, "GET", "/api/v1/namespaces/sem8/pods/p")
+    assert p["spec"]["nodeName"] == "n1"
+    assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in p["status"]["conditions"])
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem8/pods/p/binding", binding)
+    assert code == 409
+    # a bound pod is deleted gracefully: it stays, marked, until its kubelet confirms
+    code, p = call(cluster, "DELETE", "/api/v1/namespaces/sem8/pods/p")
+    assert code == 200 and p["metadata"]["deletionGracePeriodSeconds"] == 30
+    code, _ = call(cluster, "DELETE", "/api/v1/namespaces/sem8/pods/p", {"gracePeriodSeconds": 0})
+    assert code == 200
+    assert call(cluster, "GET", "/api/v1/namespaces/sem8/pods/p")[0] == 404
+
+
+def test_bad_input_gets_clear_status(cluster):
+    ns_create(cluster, "sem9")
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem9/configmaps", b"{not json")
+    assert code == 400 and err["reason"] == "BadRequest" and "not valid JSON" in err["message"]
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem9/configmaps", b"a: [", ct="application/yaml")
+    assert code == 400 and "YAML" in err["message"]
+    big = cm("big", blob="x" * (3 * 1024 * 1024 + 10))
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem9/configmaps", big)
+    assert code == 413 and err["code"] == 413
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem9/configmaps", cm("Bad_Name"))
+    assert code == 422 and err["reason"] == "Invalid" and err["details"]["causes"][0]["field"] == "metadata.name"
+    code, err = call(cluster, "POST", "/api/v1/namespaces/sem9/pods", {"apiVersion": "apps/v1", "kind": "Pod"})
+    assert code == 400
+    code, err = call(cluster, "GET", "/api/v1/namespaces/sem9/configmaps?labelSelector=a%20in%20(")
+    assert code == 400
+    code, err = call(cluster, "GET", "/api/v1/namespaces/sem9/pods?fieldSelector=spec.bogus%3Dx")
+    assert code == 400 and "field label not supported" in err["message"]
+    code, err = call(cluster, "PATCH", "/api/v1/namespaces/sem9/configmaps/none", {"data": {}},
+                     "application/merge-patch+json")
+    assert code == 404
+    code, err = call(cluster, "DELETE", "/api/v1/namespaces/default")
+    assert code == 403
+    code, err = call(cluster, "GET", "/apis/nope/v1/things")
+    assert code == 404 and err["kind"] == "Status"
+
+
+def test_list_selectors_and_pagination(cluster):
+    ns_create(cluster, "sem10")
+    for i in range(7):
+        body = cm(f"c{i}")
+        body["metadata"]["labels"] = {"i": str(i), "even": str(i % 2 == 0).lower()}
+        call(cluster, "POST", "/api/v1/namespaces/sem10/configmaps", body)
+    code, lst = call(cluster, "GET", "/api/v1/namespaces/sem10/configmaps?labelSelector=even%3Dtrue")
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["c0", "c2", "c4", "c6"]
+    code, lst = call(cluster, "GET", "/api/v1/namespaces/sem10/configmaps?labelSelector=i%20in%20(1,5),even!%3Dtrue")
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["c1", "c5"]
+    names, cont, pages = [], "", 0
+    while True:
+        code, lst = call(cluster, "GET", f"/api/v1/namespaces/sem10/configmaps?limit=3&continue={cont}")
+        pages += 1
+        names += [i["metadata"]["name"] for i in lst["items"]]
+        cont = lst["metadata"].get("continue", "")
+        if not cont:
+            break
+        assert lst["metadata"]["remainingItemCount"] == 7 - len(names)
+    assert names == [f"c{i}" for i in range(7)] and pages == 3
+    code, lst = call(cluster, "GET", "/api/v1/configmaps?fieldSelector=metadata.namespace%3Dsem10,metadata.name%3Dc3")
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["c3"]
+    assert lst["items"] and lst["metadata"]["resourceVersion"]
+
+
+async def _read_events(resp: aiohttp.ClientResponse, n: int, timeout: float = 5) -> list[dict]:
+    out: list[dict] = []
+    buf = b""
+
+    async def go() -> None:
+        nonlocal buf
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                out.append(orjson.loads(line))
+                if len(out) >= n:
+                    return
+    await asyncio.wait_for(go(), timeout)
+    return out
+
+
+async def test_watch_from_resource_version_selectors_and_bookmark(cluster):
+    ns_create(cluster, "sem11")
+    async with aiohttp.ClientSession() as s:
+        base = f"{cluster.url}/api/v1/namespaces/sem11/configmaps"
+        async with s.post(base, json=cm("w0")) as r:
+            rv0 = (await r.json())["metadata"]["resourceVersion"]
+        async with s.get(base, params={"watch": "1", "resourceVersion": rv0, "labelSelector": "sel=yes"}) as w:
+            body = cm("w1")
+            body["metadata"]["labels"] = {"sel": "yes"}
+            async with s.post(base, json=body) as r:
+                assert r.status == 201
+            async with s.post(base, json=cm("w2")) as r:   # not selected
+                assert r.status == 201
+            async with s.patch(base + "/w1", data=b'{"metadata":{"labels":{"sel":"no"}}}',
+                               headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200
+            evs = await _read_events(w, 2)
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in evs] == [("ADDED", "w1"), ("DELETED", "w1")]
+        # WatchList: initial events then a bookmark marking their end
+        params = {"watch": "true", "sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan",
+                  "allowWatchBookmarks": "true"}
+        async with s.get(base, params=params) as w:
+            evs = await _read_events(w, 4)
+        assert [e["type"] for e in evs] == ["ADDED", "ADDED", "ADDED", "BOOKMARK"]
+        ann = evs[-1]["object"]["metadata"]["annotations"]
+        assert ann["k8s.io/initial-events-end"] == "true"
+        blueprint = json.loads(base64.b64decode(ann["k8s.io/initial-events-list-blueprint"]))
+        assert blueprint["kind"] == "ConfigMapList" and blueprint["items"] == []
+        params.pop("resourceVersionMatch")
+        async with s.get(base, params=params) as w:
+            assert w.status == 422
+        # timeoutSeconds closes the stream
+        async with s.get(base, params={"watch": "true", "resourceVersion": "0", "timeoutSeconds": "1"}) as w:
+            data = await asyncio.wait_for(w.read(), 5)
+        assert data.count(b"\n") == 3
+
+
+@pytest.mark.parametrize("policy", ["Background", "Orphan"])
+def test_delete_propagation_policy_is_recorded(cluster, policy):
+    name = f"sem12-{policy.lower()}"
+    ns_create(cluster, name)
+    call(cluster, "POST", f"/api/v1/namespaces/{name}/configmaps", cm("d"))
+    code, o = call(cluster, "DELETE", f"/api/v1/namespaces/{name}/configmaps/d", {"propagationPolicy": policy})
+    assert code == 200
+    if policy == "Orphan":   # held by the orphan finalizer until the garbage collector handles it
+        assert o["metadata"]["finalizers"] == ["orphan"]
+    else:
+        assert call(cluster, "GET", f"/api/v1/namespaces/{name}/configmaps/d")[0] == 404
