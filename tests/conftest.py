@@ -66,13 +66,14 @@ def start_cluster(data_dir: Path, port: int | None = None, extra: list[str] | No
     (data_dir / "home").mkdir(exist_ok=True)
     log_path = data_dir / "ketch.log"
     logf = open(log_path, "ab")
+    offset = logf.tell()
     proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", str(data_dir), "--port", str(port), *(extra or [])],
                             stdout=logf, stderr=subprocess.STDOUT, cwd=str(ROOT))
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"ketch up exited {proc.returncode}:\n{log_path.read_text()}")
-        if b"ready" in log_path.read_bytes():
+        if b"ready" in log_path.read_bytes()[offset:]:
             return Cluster(proc, data_dir, port, log_path)
         time.sleep(0.05)
     proc.kill()

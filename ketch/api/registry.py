@@ -108,7 +108,7 @@ RESOURCES: list[ResourceInfo] = [
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, has_status=False),
     # events.k8s.io/v1 (same storage as core events)
     _r("events.k8s.io", "v1", "Event", "events", True, short_names=("ev",), has_status=False,
-       extra={"storage": "/registry/events/"}),
+       extra={"storage": "/registry/events/", "convert": "events"}),
 ]
 
 

@@ -214,6 +214,8 @@ class APIServer:
         method = request.method
         svc = self.service
         dry_run = "All" in q.getall("dryRun", [])
+        if ri.extra.get("convert") == "events":
+            return await self._events_v1_request(request, ri, ns, name, dry_run)
         if ri.namespaced and ns is None and method not in ("GET",) and not (method == "DELETE" and not name):
             if method == "POST" or name:
                 raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
@@ -264,6 +266,63 @@ class APIServer:
                                + b'","metadata":{},"items":[' + items + b"]}")
             res = await svc.delete(ri, ns, name, options, dry_run=dry_run)
             return respond(res.raw, 200)
+        raise errors.method_not_allowed()
+
+    async def _events_v1_request(self, request: web.Request, ext: ResourceInfo, ns: str | None, name: str,
+                                 dry_run: bool) -> web.StreamResponse:
+        """events.k8s.io/v1 Events: stored as core/v1 Events, converted on the way in and out."""
+        from ..api.events import to_core, to_events_v1
+        ri = self.registry.get("", "v1", "events")
+        svc = self.service
+        method = request.method
+        if method == "GET" and not name and _truthy(request.query.get("watch")):
+            def encode(etype: str, entry: Entry, _ev: Any) -> bytes:
+                return b'{"type":"' + etype.encode() + b'","object":' + _dumps(to_events_v1(entry.obj)) + b"}\n"
+            return await self._watch(request, ri, ns, encode=encode)
+        if method == "GET" and not name:
+            entries, rev, last_key, remaining = await svc.list(ri, ns, self._predicate(request, ri))
+            if "as=Table" in request.headers.get("Accept", ""):
+                from ..api import tables
+                return respond(tables.table("Event", [e.obj for e in entries], resource_version=str(rev),
+                                            include_object=request.query.get("includeObject", "Metadata")))
+            return respond({"kind": "EventList", "apiVersion": ext.group_version,
+                            "metadata": {"resourceVersion": str(rev)},
+                            "items": [to_events_v1(e.obj) for e in entries]})
+        if method == "GET":
+            return respond(to_events_v1((await svc.get(ri, ns, name)).obj))
+        if method == "DELETE":
+            if not name:
+                raise errors.method_not_allowed()
+            return respond(to_events_v1((await svc.delete(ri, ns, name, await self._delete_options(request),
+                                                           dry_run=dry_run)).obj))
+        if method in ("POST", "PUT"):
+            body = await self._read_object(request)
+            body = ext_checked(ext, body)
+            if method == "POST" and not name:
+                res = await svc.create(ri, ns, to_core(body), dry_run=dry_run, field_validation="Ignore")
+                return respond(to_events_v1(res.obj), 201)
+            if name:
+                res = await svc.update(ri, ns, name, to_core(body), dry_run=dry_run, field_validation="Ignore")
+                return respond(to_events_v1(res.obj))
+        if method == "PATCH" and name:
+            from ..api import patch as patchlib
+            ct = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            body = _decode(await self._read_raw(request), JSON)
+
+            def apply(cur: dict) -> dict:
+                ext_obj = to_events_v1(cur)
+                try:
+                    if ct == "application/json-patch+json":
+                        new = patchlib.json_patch(ext_obj, body)
+                    elif ct == "application/merge-patch+json":
+                        new = patchlib.merge_patch(ext_obj, body)
+                    else:
+                        new = patchlib.strategic_merge_patch(ext_obj, body, ext.definition)
+                except patchlib.PatchError as e:
+                    raise errors.StatusError(e.code, "Invalid" if e.code == 422 else "BadRequest", str(e)) from None
+                return to_core(new)
+            res = await svc.patch(ri, ns, name, apply, dry_run=dry_run, field_validation="Ignore")
+            return respond(to_events_v1(res.obj))
         raise errors.method_not_allowed()
 
     def _not_served(self, ri: ResourceInfo, sub: str) -> web.Response:
@@ -337,7 +396,8 @@ class APIServer:
                 + b'","metadata":' + _dumps(meta) + b',"items":[')
         return respond(head + b",".join([e.raw for e in entries]) + b"]}")
 
-    async def _watch(self, request: web.Request, ri: ResourceInfo, ns: str | None) -> web.StreamResponse:
+    async def _watch(self, request: web.Request, ri: ResourceInfo, ns: str | None,
+                     encode: Any = None) -> web.StreamResponse:
         q = request.query
         svc = self.service
         pred = self._predicate(request, ri)
@@ -350,7 +410,7 @@ class APIServer:
         timeout = q.get("timeoutSeconds")
         deadline = time.monotonic() + (float(_int(timeout, "timeoutSeconds")) if timeout
                                        else 1800.0 * (1 + random.random()))
-        encode = self._table_encoder(request, ri)
+        encode = encode or self._table_encoder(request, ri)
         watcher = Watcher(ns if ri.namespaced else None, pred, encode)
         rc = svc.cache.resource(svc.storage_prefix(ri))
         rv = q.get("resourceVersion")
@@ -679,6 +739,15 @@ def _rss() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+def ext_checked(ri: ResourceInfo, body: Any) -> dict:
+    """Check kind/apiVersion of a body sent to a converted resource."""
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the body must be a JSON object of kind {ri.kind}")
+    if body.get("apiVersion") not in (None, ri.group_version) or body.get("kind") not in (None, ri.kind):
+        raise errors.bad_request(f"the object must be {ri.group_version} {ri.kind}")
+    return body
 
 
 def _partial(obj: dict) -> dict:
