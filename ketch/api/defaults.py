@@ -10,7 +10,8 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["apply_defaults", "default_pod_spec", "default_pod_template", "image_pull_policy"]
+__all__ = ["apply_defaults", "default_pod_spec", "default_pod_template", "image_pull_policy",
+           "prepare_service_update"]
 
 DEFAULT_TOLERATION_SECONDS = 300
 _NOT_READY = "node.kubernetes.io/not-ready"
@@ -55,7 +56,7 @@ def _dicts(value: Any) -> list[dict]:
 
 def image_pull_policy(image: str) -> str:
     """Always for `:latest` or an untagged image, IfNotPresent otherwise (a digest counts as a tag)."""
-    if "@" in image:
+    if not image or "@" in image:
         return "IfNotPresent"
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
@@ -93,9 +94,10 @@ def _default_resource_field_ref(ref: Any) -> None:
 
 
 def _default_container(c: dict, probes: bool = True) -> None:
-    image = c.get("image")
-    if _unset(c, "imagePullPolicy") and isinstance(image, str):
-        c["imagePullPolicy"] = image_pull_policy(image)
+    if _unset(c, "imagePullPolicy"):
+        image = c.get("image")
+        # An unparsable (e.g. missing) image has no tag: IfNotPresent, as Kubernetes does.
+        c["imagePullPolicy"] = image_pull_policy(image if isinstance(image, str) else "")
     _set(c, "terminationMessagePath", "/dev/termination-log")
     _set(c, "terminationMessagePolicy", "File")
     if not isinstance(c.get("resources"), dict):
@@ -273,6 +275,65 @@ def _default_service(obj: dict) -> None:
             ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
             family = "IPv6" if ips and ":" in str(ips[0]) else "IPv4"
             spec["ipFamilies"] = [family]
+
+
+def _cluster_ips(spec: dict) -> list:
+    return list(spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else []))
+
+
+def prepare_service_update(new: dict, old: dict) -> dict:
+    """What the Service REST strategy does to an update before validation (in place, returned).
+
+    Keeps allocated values an update left out (clusterIP(s), nodePorts, healthCheckNodePort) and
+    drops fields the new type no longer uses when the update did not change them
+    (Kubernetes' patchAllocatedValues and dropTypeDependentFields).
+    """
+    spec, ospec = _dict(new, "spec"), old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    otype, ntype = ospec.get("type") or "ClusterIP", spec.get("type") or "ClusterIP"
+
+    def same(key: str) -> bool:
+        return spec.get(key) == ospec.get(key)
+
+    # patchAllocatedValues
+    if otype != "ExternalName" and ntype != "ExternalName":
+        if _unset(spec, "clusterIP") and ospec.get("clusterIP"):
+            spec["clusterIP"] = ospec["clusterIP"]
+        if not spec.get("clusterIPs") and ospec.get("clusterIPs") and spec.get("clusterIP") == ospec.get("clusterIP"):
+            spec["clusterIPs"] = list(ospec["clusterIPs"])
+    if otype in ("NodePort", "LoadBalancer") and ntype in ("NodePort", "LoadBalancer"):
+        allocated = {(p.get("port"), p.get("protocol") or "TCP"): p.get("nodePort")
+                     for p in _dicts(ospec.get("ports")) if p.get("nodePort")}
+        for p in _dicts(spec.get("ports")):
+            if p.get("nodePort") in (None, 0):
+                np_ = allocated.get((p.get("port"), p.get("protocol") or "TCP"))
+                if np_:
+                    p["nodePort"] = np_
+        if spec.get("healthCheckNodePort") in (None, 0) and ospec.get("healthCheckNodePort") \
+                and spec.get("externalTrafficPolicy") in (None, "Local") and ntype == "LoadBalancer":
+            spec["healthCheckNodePort"] = ospec["healthCheckNodePort"]
+    if otype == ntype:
+        return new
+    # dropTypeDependentFields
+    if otype != "ExternalName" and ntype == "ExternalName":
+        if _cluster_ips(spec) == _cluster_ips(ospec):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for key in ("ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+            if same(key):
+                spec.pop(key, None)
+    if otype in ("NodePort", "LoadBalancer") and ntype not in ("NodePort", "LoadBalancer"):
+        old_np = [p.get("nodePort") for p in _dicts(ospec.get("ports"))]
+        new_np = [p.get("nodePort") for p in _dicts(spec.get("ports"))]
+        if old_np == new_np:
+            for p in _dicts(spec.get("ports")):
+                p.pop("nodePort", None)
+    if ntype != "LoadBalancer":
+        for key in ("healthCheckNodePort", "allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if same(key):
+                spec.pop(key, None)
+    if ntype not in ("NodePort", "LoadBalancer") and same("externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
+    return new
 
 
 def _default_namespace(obj: dict) -> None:

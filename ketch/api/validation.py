@@ -532,9 +532,14 @@ def _selector_matches(sel: dict, labels: dict) -> bool:
 
 
 def _selector_valid(sel: Any) -> bool:
+    """Whether LabelSelectorAsSelector would convert it (so matching the template makes sense)."""
     if not isinstance(sel, dict):
         return False
-    return all(_dict(e).get("operator") in _SELECTOR_OPS for e in _list(sel.get("matchExpressions")))
+    for e in _list(sel.get("matchExpressions")):
+        op, values = _dict(e).get("operator"), _list(_dict(e).get("values"))
+        if op not in _SELECTOR_OPS or (op in ("In", "NotIn")) != bool(values):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- pods
@@ -2055,8 +2060,6 @@ def _validate_core_event(obj: dict, old: dict | None) -> list[FieldError]:
     _event_namespace(errs, "involvedObject.namespace", _str(meta.get("namespace")), involved, new_style)
     if new_style:
         _event_reporting(errs, obj, "reportingComponent", "message")
-    if obj.get("type") not in (None, "", "Normal", "Warning"):
-        errs.append(invalid("type", "", f"has invalid value: {obj.get('type')}"))
     if old is not None:
         errs += _meta_update(obj, old)
     return errs
@@ -2066,7 +2069,8 @@ def _event_reporting(errs: list[FieldError], obj: dict, controller_field: str, n
     controller = _str(obj.get(controller_field))
     if not controller:
         errs.append(required(controller_field))
-    _qualified(errs, controller_field, controller)
+    else:
+        _qualified(errs, controller_field, controller)
     instance = _str(obj.get("reportingInstance"))
     if not instance:
         errs.append(required("reportingInstance"))
