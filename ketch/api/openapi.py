@@ -370,9 +370,9 @@ def _refs(schema: Any) -> list[str]:
             r = x.get("$ref")
             if isinstance(r, str) and r.startswith(REF):
                 found.append(r[len(REF):])
-            stack.extend(v for v in x.values() if isinstance(v, dict | list))
+            stack.extend(v for v in x.values() if isinstance(v, _CONTAINERS))
         elif isinstance(x, list):
-            stack.extend(v for v in x if isinstance(v, dict | list))
+            stack.extend(v for v in x if isinstance(v, _CONTAINERS))
     return found
 
 
@@ -474,35 +474,101 @@ def _resolve(schema: dict | None, defs: dict[str, dict]) -> dict | None:
     return schema
 
 
-def _walk(schema: dict | None, value: Any, path: str, defs: dict[str, dict], out: list[str]) -> None:
-    schema = _resolve(schema, defs)
-    if schema is None or schema.get("x-kubernetes-preserve-unknown-fields"):
-        return
+_CONTAINERS = (dict, list)
+
+
+class _Node:
+    """A schema compiled for walking: properties resolved once, not on every request."""
+
+    __slots__ = ("any", "props", "addl", "items", "closed")
+
+    def __init__(self) -> None:
+        self.any = True          # accepts anything (unknown schema, preserve-unknown-fields)
+        self.props: dict[str, _Node] | None = None
+        self.addl: _Node | None = None
+        self.items: _Node | None = None
+        self.closed = False      # properties given and no additionalProperties: unknown keys are errors
+
+
+_compiled: dict[int, _Node] = {}
+
+
+def _compile(schema: dict | None, defs: dict[str, dict]) -> _Node:
+    resolved = _resolve(schema, defs)
+    key = id(resolved)
+    node = _compiled.get(key)
+    if node is not None:
+        return node
+    node = _compiled[key] = _Node()
+    if resolved is None or resolved.get("x-kubernetes-preserve-unknown-fields"):
+        return node
+    node.any = False
+    props = resolved.get("properties")
+    addl = resolved.get("additionalProperties")
+    if props is not None:
+        node.props = {k: _compile(v, defs) for k, v in props.items()}
+        node.closed = addl is None
+    if isinstance(addl, dict):
+        node.addl = _compile(addl, defs)
+    items = resolved.get("items")
+    if isinstance(items, dict):
+        node.items = _compile(items, defs)
+    return node
+
+
+def _has_unknown(node: _Node, value: Any) -> bool:
+    """The fast check (no path strings); the walk below names the fields only when this finds some."""
+    if node.any:
+        return False
     if isinstance(value, dict):
-        props = schema.get("properties")
-        addl = schema.get("additionalProperties")
+        props = node.props
         if props is not None:
             for k, v in value.items():
                 sub = props.get(k)
-                p = f"{path}.{k}" if path else k
                 if sub is None:
-                    if addl is None:
-                        out.append(p)
-                    elif isinstance(addl, dict):
-                        _walk(addl, v, p, defs, out)
-                    continue
-                if isinstance(v, dict | list):
-                    _walk(sub, v, p, defs, out)
-        elif isinstance(addl, dict):
+                    if node.closed:
+                        return True
+                    if node.addl is not None and isinstance(v, _CONTAINERS) and _has_unknown(node.addl, v):
+                        return True
+                elif not sub.any and isinstance(v, _CONTAINERS) and _has_unknown(sub, v):
+                    return True
+            return False
+        addl = node.addl
+        if addl is not None and not addl.any:
+            return any(isinstance(v, _CONTAINERS) and _has_unknown(addl, v) for v in value.values())
+        return False
+    if isinstance(value, list):
+        items = node.items
+        if items is not None and not items.any:
+            return any(isinstance(v, _CONTAINERS) and _has_unknown(items, v) for v in value)
+    return False
+
+
+def _walk(node: _Node, value: Any, path: str, out: list[str]) -> None:
+    if node.any:
+        return
+    if isinstance(value, dict):
+        props = node.props
+        if props is not None:
             for k, v in value.items():
-                if isinstance(v, dict | list):
-                    _walk(addl, v, f"{path}.{k}" if path else k, defs, out)
+                sub = props.get(k)
+                if sub is None:
+                    if node.closed:
+                        out.append(f"{path}.{k}" if path else k)
+                    elif node.addl is not None and isinstance(v, _CONTAINERS):
+                        _walk(node.addl, v, f"{path}.{k}" if path else k, out)
+                elif not sub.any and isinstance(v, _CONTAINERS):
+                    _walk(sub, v, f"{path}.{k}" if path else k, out)
+        elif node.addl is not None and not node.addl.any:
+            for k, v in value.items():
+                if isinstance(v, _CONTAINERS):
+                    _walk(node.addl, v, f"{path}.{k}" if path else k, out)
     elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
+        items = node.items
+        if items is not None and not items.any:
             for i, v in enumerate(value):
-                if isinstance(v, dict | list):
-                    _walk(items, v, f"{path}[{i}]", defs, out)
+                if isinstance(v, _CONTAINERS):
+                    _walk(items, v, f"{path}[{i}]", out)
 
 
 def unknown_fields(definition: str, obj: dict) -> list[str]:
@@ -515,8 +581,11 @@ def unknown_fields(definition: str, obj: dict) -> list[str]:
     schema = defs.get(canonical_name(definition))
     if schema is None or not isinstance(obj, dict):
         return []
+    node = _compile(schema, defs)
+    if not _has_unknown(node, obj):
+        return []
     out: list[str] = []
-    _walk(schema, obj, "", defs, out)
+    _walk(node, obj, "", out)
     return out
 
 
@@ -550,7 +619,7 @@ def duplicate_fields(raw_json: bytes | str) -> list[str]:
         if isinstance(value, _Obj):
             out.extend(f"{path}.{k}" if path else k for k in value.dups)
             for k, v in reversed(list(value.items())):
-                if isinstance(v, dict | list):
+                if isinstance(v, _CONTAINERS):
                     stack.append((v, f"{path}.{k}" if path else k))
         elif isinstance(value, list):
             for i in range(len(value) - 1, -1, -1):

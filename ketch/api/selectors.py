@@ -14,6 +14,7 @@ Two "empty" semantics exist in Kubernetes and both are exposed here:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ _LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanu
 
 def qualified_name_errors(value: str) -> list[str]:
     """Problems with a label key (validation.IsQualifiedName); empty when valid."""
+    return list(_qualified_name_errors(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _qualified_name_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -80,14 +86,14 @@ def qualified_name_errors(value: str) -> list[str]:
             if not _DNS1123_SUBDOMAIN_RE.match(prefix):
                 errs.append("prefix part " + _DNS1123_SUBDOMAIN_MSG)
     else:
-        return [_QUALIFIED_MSG]
+        return (_QUALIFIED_MSG,)
     if not name:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
     if name and not _NAME_RE.match(name):
         errs.append(_NAME_MSG)
-    return errs
+    return tuple(errs)
 
 
 def label_value_errors(value: str) -> list[str]:

@@ -102,6 +102,8 @@ class SQLiteStore:
         d = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(d, exist_ok=True)
         self._wconn = self._connect()
+        # Checkpoints run on their own thread so the writer never stalls copying WAL pages.
+        self._wconn.execute("PRAGMA wal_autocheckpoint=0")
         self._wconn.executescript(_SCHEMA)
         row = self._wconn.execute(
             "SELECT max(coalesce((SELECT max(rev) FROM log),0),"
@@ -112,6 +114,24 @@ class SQLiteStore:
         self._compacted = int(row[0]) if row else 0
         self._wake = asyncio.Event()
         self._writer_task = asyncio.get_running_loop().create_task(self._writer())
+        self._ckpt_stop = threading.Event()
+        self._ckpt_thread = threading.Thread(target=self._checkpointer, name="sqlite-checkpoint", daemon=True)
+        self._ckpt_thread.start()
+
+    def _checkpointer(self, interval: float = 1.0) -> None:
+        """Copy committed WAL pages into the database (PASSIVE: never blocks the writer)."""
+        conn = self._connect()
+        try:
+            while not self._ckpt_stop.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
 
     async def close(self) -> None:
         if self._closed:
@@ -123,6 +143,8 @@ class SQLiteStore:
                 await asyncio.wait_for(self._writer_task, 10)
         for w in self._watchers:
             w.queue.put_nowait([])
+        self._ckpt_stop.set()
+        await asyncio.get_running_loop().run_in_executor(None, self._ckpt_thread.join)
         self._wexec.submit(self._wconn.close).result()
         self._wexec.shutdown(wait=True)
         self._rexec.shutdown(wait=True)
@@ -211,14 +233,21 @@ class SQLiteStore:
         log_rows: list[tuple] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # One query for the current state of every key the batch touches: each sqlite call
+            # costs a GIL hand-off with the event loop thread, so calls per batch are kept few.
+            current: dict[str, tuple[int, int, bytes]] = {}
+            keys = list({op.key for op in batch})
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                rows = conn.execute(
+                    f"SELECT key, create_rev, mod_rev, value FROM kv WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall()
+                for k, c, m, v in rows:
+                    current[k] = (c, m, v)
             # Keys touched earlier in this batch: their state is not in the table yet.
             pending: dict[str, tuple[int, int, bytes] | None] = {}
             for op in batch:
-                if op.key in pending:
-                    cur = pending[op.key]
-                else:
-                    r = conn.execute("SELECT create_rev, mod_rev, value FROM kv WHERE key=?", (op.key,)).fetchone()
-                    cur = (r[0], r[1], r[2]) if r else None
+                cur = pending[op.key] if op.key in pending else current.get(op.key)
                 if op.kind == _CREATE:
                     if cur is not None:
                         results.append(KeyExistsError(op.key))
