@@ -81,11 +81,14 @@ async def run_up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     from ..client.rest import Client
-    from ..controllers.namespace import run_namespace_controller
 
-    client = Client(url, user_agent="ketch-controller-manager")
-    tasks = [loop.create_task(_compactor(store, args.compact_interval)),
-             loop.create_task(run_namespace_controller(client, stop))]
+    client = Client(url, user_agent="ketch-up")
+    tasks = [loop.create_task(_compactor(store, args.compact_interval))]
+    # Each component that runs inside `ketch up` has a command module with run_in_up().
+    for mod in _command_modules():
+        run_in_up = getattr(mod, "run_in_up", None)
+        if run_in_up is not None:
+            tasks.append(loop.create_task(run_in_up(client, stop, args)))
     print(f"ketch apiserver listening on {url} (data in {data_dir}, store sqlite)", flush=True)
     print(f"ketch is ready in {time.monotonic() - t0:.2f}s. To use it:\n"
           f"  export KUBECONFIG={kubeconfig}\n  kubectl get namespaces", flush=True)
@@ -103,6 +106,23 @@ async def run_up(args: argparse.Namespace) -> int:
     return 0
 
 
+# Command modules under ketch/cli/: each has add_parser(subparsers) and run(args) -> int (async),
+# and optionally run_in_up(client, stop, args) for components that `ketch up` runs in-process.
+COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent")
+
+
+def _command_modules() -> list:
+    import importlib
+    mods = []
+    for name in COMMANDS:
+        try:
+            mods.append(importlib.import_module(f"ketch.cli.{name}"))
+        except ModuleNotFoundError as e:
+            if e.name != f"ketch.cli.{name}":
+                raise
+    return mods
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ketch", description="A lightweight Kubernetes-compatible orchestrator")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -112,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--compact-interval", type=float, default=COMPACT_INTERVAL, help=argparse.SUPPRESS)
     up.add_argument("-v", "--verbose", action="store_true")
+    handlers = {}
+    for mod in _command_modules():
+        for name in mod.add_parser(sub, up):
+            handlers[name] = mod.run
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -122,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     if args.cmd == "up":
         return asyncio.run(run_up(args))
-    return 2
+    return asyncio.run(handlers[args.cmd](args))
 
 
 if __name__ == "__main__":
