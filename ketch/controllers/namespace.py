@@ -11,9 +11,10 @@ import logging
 
 from ..api.errors import StatusError
 from ..client.rest import Client
+from .framework import Context, Controller
 
 log = logging.getLogger("ketch.controllers.namespace")
-RESYNC = 5.0
+RETRY = 0.5
 
 
 async def reconcile_namespace(client: Client, name: str) -> bool:
@@ -53,57 +54,34 @@ async def reconcile_namespace(client: Client, name: str) -> bool:
     return True
 
 
+class NamespaceController(Controller):
+    """Finishes the deletion of terminating namespaces, retrying until they are empty."""
+
+    name = "namespace"
+
+    def __init__(self, ctx: Context, workers: int | None = 2):
+        super().__init__(ctx, workers)
+        self.nss = ctx.factory.informer("namespaces")
+        self.nss.add_handlers(self._changed, lambda o, n: self._changed(n))
+
+    def _changed(self, ns: dict) -> None:
+        if ns["metadata"].get("deletionTimestamp"):
+            self.enqueue(ns["metadata"]["name"])
+
+    async def reconcile(self, key: str) -> float | None:
+        ns = self.nss.get(key)
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return None
+        return None if await reconcile_namespace(self.client, key) else RETRY
+
+
 async def run_namespace_controller(client: Client, stop: asyncio.Event) -> None:
-    """Watch namespaces; finish the deletion of terminating ones (retried every few seconds)."""
-    ns_ri = client.resource("namespaces")
-    pending: set[str] = set()
-    wake = asyncio.Event()
-
-    async def watch_loop() -> None:
-        rv = ""
-        while not stop.is_set():
-            try:
-                if not rv:
-                    lst = await client.list(ns_ri)
-                    rv = lst["metadata"]["resourceVersion"]
-                    for ns in lst["items"]:
-                        if ns["metadata"].get("deletionTimestamp"):
-                            pending.add(ns["metadata"]["name"])
-                    wake.set()
-                async for ev in client.watch(ns_ri, resource_version=rv, timeout_seconds=300):
-                    obj = ev["object"]
-                    rv = obj["metadata"].get("resourceVersion") or rv
-                    if ev["type"] in ("ADDED", "MODIFIED") and obj["metadata"].get("deletionTimestamp"):
-                        pending.add(obj["metadata"]["name"])
-                        wake.set()
-            except StatusError as e:
-                if e.code == 410:
-                    rv = ""
-                    continue
-                log.warning("namespace watch: %s", e)
-                await asyncio.sleep(1)
-            except (TimeoutError, OSError, Exception) as e:  # connection trouble: retry
-                if stop.is_set():
-                    return
-                log.debug("namespace watch interrupted: %s", e)
-                await asyncio.sleep(1)
-
-    watcher = asyncio.create_task(watch_loop())
+    """Run the namespace controller alone (its own informer)."""
+    ctx = Context(client)
+    ctrl = NamespaceController(ctx)
+    ctx.factory.start()
     try:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(wake.wait(), RESYNC)
-            except TimeoutError:
-                pass
-            wake.clear()
-            for name in sorted(pending):
-                try:
-                    if await reconcile_namespace(client, name):
-                        pending.discard(name)
-                except Exception as e:
-                    log.warning("namespace %s: %s", name, e)
-            if pending:
-                await asyncio.sleep(0.5)
-                wake.set()
+        await ctx.factory.wait_synced()
+        await ctrl.run(stop)
     finally:
-        watcher.cancel()
+        await ctx.factory.stop()
