@@ -104,6 +104,8 @@ RESOURCES: list[ResourceInfo] = [
        subresources=("status", "scale")),
     # coordination.k8s.io/v1
     _r("coordination.k8s.io", "v1", "Lease", "leases", True, has_status=False),
+    # scheduling.k8s.io/v1
+    _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, short_names=("pc",), has_status=False),
     # discovery.k8s.io/v1
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, has_status=False),
     # events.k8s.io/v1 (same storage as core events)
