@@ -49,7 +49,10 @@ async def reconcile_namespace(client: Client, name: str) -> bool:
         try:
             await client.request("PUT", client.path(ns_ri, None, name, "finalize"), ns)
         except StatusError as e:
-            if e.code not in (404, 409):
+            if e.code == 409:
+                log.debug("finalizing namespace %s: %s", name, e)
+                return False
+            if e.code != 404:
                 raise
     return True
 

@@ -235,8 +235,8 @@ class ReplicaSetController(Controller):
                 # Those never created (and those not tried) will never be observed.
                 self.expectations.creation_observed(key, len(errs) + remaining)
                 err = errs[0]
-                if isinstance(err, StatusError) and err.code == 409 and "terminated" in err.message:
-                    return done, None
+                if isinstance(err, StatusError) and err.code == 403 and "being terminated" in err.message:
+                    return done, None   # the namespace is going away: nothing to report
                 return done, err if isinstance(err, Exception) else Exception(str(err))
             batch *= 2
         return done, None

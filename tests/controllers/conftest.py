@@ -32,3 +32,9 @@ def deployment(name: str, replicas: int, image: str = "nginx:1", **spec) -> dict
                                   "spec": {"containers": [{"name": "c", "image": image}],
                                            "terminationGracePeriodSeconds": 5}},
                      **spec}}
+
+
+async def kubectl(cluster, *args: str, **kw):
+    """Run the real kubectl off the event loop (the simulated kubelet keeps working meanwhile)."""
+    import asyncio
+    return await asyncio.to_thread(cluster.kubectl, *args, **kw)
