@@ -28,7 +28,8 @@ class QueuedPod:
     where: str = "active"  # active | backoff | unschedulable | inflight
     seq: int = 0
     parked_at: float = 0.0
-    moved: bool = False  # a cluster change or pod update arrived while in flight
+    moved: bool = False  # the pod was updated while in flight
+    moves_at_pop: int = 0
 
 
 class SchedulingQueue:
@@ -45,6 +46,9 @@ class SchedulingQueue:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._closed = False
+        self._parked: dict[str, QueuedPod] = {}
+        self._last_flush = 0.0
+        self._moves = 0  # cluster changes so far; a pod in flight notes the count when popped
 
     def __len__(self) -> int:
         return len(self.pods)
@@ -57,6 +61,7 @@ class SchedulingQueue:
 
     # -- entry moves ---------------------------------------------------------------------------
     def _activate(self, qp: QueuedPod) -> None:
+        self._parked.pop(qp.key, None)
         qp.where = "active"
         qp.seq = next(self._seq)
         heapq.heappush(self._active, (-qp.priority, qp.added, qp.seq, qp.key))
@@ -66,6 +71,7 @@ class SchedulingQueue:
         if qp.backoff_until <= now:
             self._activate(qp)
             return
+        self._parked.pop(qp.key, None)
         qp.where = "backoff"
         qp.seq = next(self._seq)
         heapq.heappush(self._backoff, (qp.backoff_until, qp.seq, qp.key))
@@ -89,10 +95,11 @@ class SchedulingQueue:
 
     def delete(self, key: str) -> None:
         self.pods.pop(key, None)
+        self._parked.pop(key, None)
 
     def done(self, key: str) -> None:
         """The pod was placed (or is gone): stop tracking it."""
-        self.pods.pop(key, None)
+        self.delete(key)
 
     def unschedulable(self, key: str) -> None:
         """An attempt failed: park the pod until the cluster changes (or back off if it already did)."""
@@ -102,12 +109,13 @@ class SchedulingQueue:
         now = time.monotonic()
         qp.attempts += 1
         qp.backoff_until = now + min(self.max_backoff, self.initial_backoff * 2 ** (qp.attempts - 1))
-        if qp.moved:
+        if qp.moved or qp.moves_at_pop != self._moves:
             qp.moved = False
             self._to_backoff(qp, now)
         else:
             qp.where = "unschedulable"
             qp.parked_at = now
+            self._parked[key] = qp
 
     def retry(self, key: str) -> None:
         """An error that is not the pod's fault (binding failed): back off and try again."""
@@ -122,11 +130,9 @@ class SchedulingQueue:
     def move_all(self) -> None:
         """Something changed that may make parked pods fit: move them to back-off/active."""
         now = time.monotonic()
-        for qp in self.pods.values():
-            if qp.where == "unschedulable":
-                self._to_backoff(qp, now)
-            elif qp.where == "inflight":
-                qp.moved = True
+        for qp in list(self._parked.values()):
+            self._to_backoff(qp, now)
+        self._moves += 1
 
     def close(self) -> None:
         self._closed = True
@@ -140,9 +146,9 @@ class SchedulingQueue:
             qp = self.pods.get(key)
             if qp is not None and qp.where == "backoff" and qp.seq == seq:
                 self._activate(qp)
-        if self.flush_after and self.pods:
-            for qp in self.pods.values():
-                if qp.where == "unschedulable" and now - qp.parked_at > self.flush_after:
+        if self.flush_after and self._parked:
+            for qp in list(self._parked.values()):
+                if now - qp.parked_at > self.flush_after:
                     self._to_backoff(qp, now)
         return self._backoff[0][0] if self._backoff else None
 
@@ -153,18 +159,18 @@ class SchedulingQueue:
             if qp is not None and qp.where == "active" and qp.seq == seq:
                 qp.where = "inflight"
                 qp.moved = False
+                qp.moves_at_pop = self._moves
                 return key
         return None
 
     async def pop(self) -> str | None:
         """The next pod to schedule; None once closed."""
-        last_flush = 0.0
         while not self._closed:
             now = time.monotonic()
             nxt = None
-            if self._backoff and self._backoff[0][0] <= now or now - last_flush > 1.0:
+            if self._backoff and self._backoff[0][0] <= now or now - self._last_flush > 1.0:
                 nxt = self._flush(now)
-                last_flush = now
+                self._last_flush = now
             elif self._backoff:
                 nxt = self._backoff[0][0]
             key = self.pop_nowait()

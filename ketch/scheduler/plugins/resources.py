@@ -14,10 +14,18 @@ class NodeResourcesFit(Plugin):
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> str | list[str] | None:
         alloc = node.allocatable
+        req = node.requested
+        nominated = state.cache.nominated.get(node.name) if state.cache.nominated else None
+        if not nominated:
+            # Fast path: everything fits.
+            if len(node.pods) < alloc.get(PODS, 0):
+                for k, v in pod.requests.items():
+                    if req.get(k, 0) + v > alloc.get(k, 0):
+                        break
+                else:
+                    return None
         reasons: list[str] = []
         npods = len(node.pods) + 1
-        req = node.requested
-        nominated = state.cache.nominated.get(node.name)
         if nominated:
             # Room promised to higher-priority pods that preempted here is not free.
             req = dict(req)
@@ -52,6 +60,18 @@ class NodeResourcesLeastAllocated(Plugin):
                 total += (cap - used) * 100 / cap
         return total / 2
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
+        pc, pm = pod.nonzero.get(CPU, 0), pod.nonzero.get(MEMORY, 0)
+        out = []
+        for n in nodes:
+            a, nz = n.allocatable, n.nonzero_requested
+            cc, cm = a.get(CPU, 0), a.get(MEMORY, 0)
+            uc, um = nz[CPU] + pc, nz[MEMORY] + pm
+            sc = (cc - uc) * 100 / cc if cc > 0 and uc <= cc else 0
+            sm = (cm - um) * 100 / cm if cm > 0 and um <= cm else 0
+            out.append((sc + sm) / 2)
+        return out
+
 
 class NodeResourcesBalancedAllocation(Plugin):
     """Score: prefer nodes whose cpu and memory use stay balanced after placing the pod."""
@@ -68,3 +88,17 @@ class NodeResourcesBalancedAllocation(Plugin):
         fc = min(1.0, (nz[CPU] + pod.nonzero.get(CPU, 0)) / cap_c)
         fm = min(1.0, (nz[MEMORY] + pod.nonzero.get(MEMORY, 0)) / cap_m)
         return (1 - abs(fc - fm) / 2) * 100
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
+        pc, pm = pod.nonzero.get(CPU, 0), pod.nonzero.get(MEMORY, 0)
+        out = []
+        for n in nodes:
+            a, nz = n.allocatable, n.nonzero_requested
+            cc, cm = a.get(CPU, 0), a.get(MEMORY, 0)
+            if cc <= 0 or cm <= 0:
+                out.append(0)
+                continue
+            fc = min(1.0, (nz[CPU] + pc) / cc)
+            fm = min(1.0, (nz[MEMORY] + pm) / cm)
+            out.append((1 - abs(fc - fm) / 2) * 100)
+        return out
