@@ -36,8 +36,9 @@ def _options(args: argparse.Namespace | None):
     from ..controllers.framework import Options
     if args is None:
         return Options()
+    grace = getattr(args, "node_monitor_grace_period", 40.0)
     return Options(workers=getattr(args, "concurrent_syncs", 4),
-                   node_monitor_grace_period=getattr(args, "node_monitor_grace_period", 40.0),
+                   node_monitor_grace_period=grace, orphan_pod_quarantine=min(10.0, grace),
                    default_toleration_seconds=getattr(args, "pod_eviction_timeout", 300),
                    terminated_pod_gc_threshold=getattr(args, "terminated_pod_gc_threshold", 12500))
 
