@@ -72,7 +72,7 @@ async def test_rolling_update_bounds_history_undo(cluster, api, ns):
         for rs in rss:
             assert rs["metadata"]["name"] == f"web-{rs['metadata']['labels']['pod-template-hash']}"
             assert controller_ref(rs)["uid"] == dep["metadata"]["uid"]
-        hist = await kubectl(cluster, "-n", ns, "rollout", "history", "deployment/web").stdout
+        hist = (await kubectl(cluster, "-n", ns, "rollout", "history", "deployment/web")).stdout
         assert "1         first" in hist and "2         second" in hist, hist
         # undo with the real kubectl: back to nginx:1 as revision 3, same bounds
         await kubectl(cluster, "-n", ns, "rollout", "undo", "deployment/web")
@@ -82,7 +82,7 @@ async def test_rolling_update_bounds_history_undo(cluster, api, ns):
         dep = await _dep(api, ns, "web")
         assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
         assert len((await api.list(api.resource("replicasets", "apps"), ns, "app=web"))["items"]) == 2
-        hist = await kubectl(cluster, "-n", ns, "rollout", "history", "deployment/web").stdout
+        hist = (await kubectl(cluster, "-n", ns, "rollout", "history", "deployment/web")).stdout
         assert "2 " in hist and "3 " in hist and "\n1 " not in hist, hist
         # restart: a new template annotation, a new ReplicaSet
         obs.armed = False
@@ -139,12 +139,14 @@ async def test_proportional_scaling_and_progress_deadline(cluster, api, ns):
     await kubelet.start()
     rs_ri = api.resource("replicasets", "apps")
     try:
-        d = deployment("prop", 10, "nginx:1", progressDeadlineSeconds=2,
+        d = deployment("prop", 10, "nginx:1",
                        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}})
         await api.create(api.resource("deployments", "apps"), ns, d)
         await _rollout_status(cluster, ns, "prop")
         kubelet.paused = True          # new pods never become ready: the rollout stalls
-        await kubectl(cluster, "-n", ns, "set", "image", "deployment/prop", "c=nginx:2")
+        await api.patch(api.resource("deployments", "apps"), ns, "prop", {"spec": {
+            "progressDeadlineSeconds": 2,
+            "template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}}, patch_type="strategic")
 
         async def stalled():
             rss = (await api.list(rs_ri, ns, "app=prop"))["items"]
@@ -169,6 +171,13 @@ async def test_proportional_scaling_and_progress_deadline(cluster, api, ns):
         sizes = await eventually(proportional)
         assert sizes["nginx:1"] > 8 and sizes["nginx:2"] > 5, sizes
         kubelet.resume()
+
+        async def progressing_again():
+            dep = await _dep(api, ns, "prop")
+            prog = next((c for c in dep["status"].get("conditions") or () if c["type"] == "Progressing"), {})
+            return prog.get("status") == "True"
+        await eventually(progressing_again)
+        await api.patch(api.resource("deployments", "apps"), ns, "prop", {"spec": {"progressDeadlineSeconds": 600}})
         await _rollout_status(cluster, ns, "prop")
         assert await _images(api, ns, "prop") == ["nginx:2"] * 20
     finally:
