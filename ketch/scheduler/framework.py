@@ -63,6 +63,17 @@ class Plugin:
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[float]) -> None:
         return None
 
+    def filter_nodes(self, state: CycleState, pod: PodInfo,
+                     nodes: list[NodeInfo]) -> list[tuple[int, str | list[str]]]:
+        """`filter` for many nodes: (index, reason) of those that fail; override only for speed."""
+        out = []
+        f = self.filter
+        for i, n in enumerate(nodes):
+            r = f(state, pod, n)
+            if r:
+                out.append((i, r))
+        return out
+
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
         """`score` for each node; override only to compute many nodes faster."""
         score = self.score
@@ -146,23 +157,32 @@ class Framework:
             return []
         filters = self.active_filters(state, pod)
         want = num_feasible_nodes_to_find(n, self.percentage)
-        feasible: list[NodeInfo] = []
         start = self._next_start % n
+        order = nodes[start:] + nodes[:start] if start else nodes
         failures = diagnosis.failures
-        checked = 0
-        for i in range(n):
-            node = nodes[(start + i) % n]
-            checked += 1
+        feasible: list[NodeInfo] = []
+        pos = 0
+        # Filter chunk by chunk (each plugin over the chunk's survivors) until enough nodes fit.
+        while pos < n and len(feasible) < want:
+            size = max(want - len(feasible), 32)
+            chunk = order[pos:pos + size]
+            pos += len(chunk)
             for f in filters:
-                r = f.filter(state, pod, node)
-                if r:
-                    failures[node.name] = (f, [r] if isinstance(r, str) else list(r))
+                if not chunk:
                     break
-            else:
-                feasible.append(node)
-                if len(feasible) >= want:
-                    break
-        self._next_start = (start + checked) % n
+                bad = f.filter_nodes(state, pod, chunk)
+                if bad:
+                    drop = set()
+                    for i, r in bad:
+                        failures[chunk[i].name] = (f, [r] if isinstance(r, str) else list(r))
+                        drop.add(i)
+                    chunk = [nd for i, nd in enumerate(chunk) if i not in drop]
+            feasible.extend(chunk)
+        if len(feasible) > want:
+            # Return the extra nodes to the next attempt's window.
+            pos -= len(feasible) - want
+            feasible = feasible[:want]
+        self._next_start = (start + pos) % n
         return feasible
 
     def select(self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo]) -> NodeInfo:
@@ -176,8 +196,7 @@ class Framework:
             scores = p.score_nodes(state, pod, feasible)
             p.normalize(state, pod, scores)
             w = p.weight
-            for i, s in enumerate(scores):
-                totals[i] += int(s) * w
+            totals = [t + int(s) * w for t, s in zip(totals, scores, strict=True)]
         best = max(totals)
         ties = [i for i, t in enumerate(totals) if t == best]
         return feasible[ties[0] if len(ties) == 1 else self.rng.choice(ties)]

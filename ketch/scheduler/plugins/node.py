@@ -18,6 +18,9 @@ class NodeUnschedulable(Plugin):
             return "node(s) were unschedulable"
         return None
 
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[tuple[int, str]]:
+        return [(i, r) for i, n in enumerate(nodes) if n.unschedulable and (r := self.filter(state, pod, n))]
+
 
 class TaintToleration(Plugin):
     """Filter: NoSchedule/NoExecute taints need a toleration. Score: fewer PreferNoSchedule taints."""
@@ -30,6 +33,9 @@ class TaintToleration(Plugin):
             if not tolerates(pod.tolerations, t):
                 return f"node(s) had untolerated taint {{{t.get('key', '')}: {t.get('value', '')}}}"
         return None
+
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[tuple[int, str]]:
+        return [(i, r) for i, n in enumerate(nodes) if n.schedule_taints and (r := self.filter(state, pod, n))]
 
     def prescore(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> bool:
         return any(n.prefer_taints for n in nodes)

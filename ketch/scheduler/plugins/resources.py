@@ -42,6 +42,25 @@ class NodeResourcesFit(Plugin):
                     reasons.append(f"Insufficient {k}")
         return reasons or None
 
+    def filter_nodes(self, state: CycleState, pod: PodInfo,
+                     nodes: list[NodeInfo]) -> list[tuple[int, str | list[str]]]:
+        nominated = state.cache.nominated
+        items = list(pod.requests.items())
+        out: list[tuple[int, str | list[str]]] = []
+        for i, n in enumerate(nodes):
+            a = n.allocatable
+            if nominated and n.name in nominated or len(n.pods) >= a.get(PODS, 0):
+                r = self.filter(state, pod, n)
+                if r:
+                    out.append((i, r))
+                continue
+            req = n.requested
+            for k, v in items:
+                if req.get(k, 0) + v > a.get(k, 0):
+                    out.append((i, self.filter(state, pod, n) or []))
+                    break
+        return out
+
 
 class NodeResourcesLeastAllocated(Plugin):
     """Score: prefer nodes with more free cpu and memory after placing the pod (spreads load)."""
