@@ -16,7 +16,7 @@ from ..api.errors import StatusError
 from ..api.meta import controller_ref, now_rfc3339, parse_time
 from ..api.selectors import label_selector_from_spec
 from ..client.informer import object_key
-from .framework import Context, Controller, int_or_percent, pod_active, set_condition, split_key
+from .framework import Context, Controller, int_or_percent, set_condition, split_key
 from .replicaset import claim, owner_reference
 
 HASH_LABEL = "pod-template-hash"
@@ -530,7 +530,3 @@ class DeploymentController(Controller):
             upd = await self.client.update(self.d_ri, d, "status")
             d["metadata"] = upd["metadata"]
         return requeue
-
-
-def pods_active(pods: list[dict]) -> list[dict]:
-    return [p for p in pods if pod_active(p)]
