@@ -55,11 +55,11 @@ def conflict(plural: str, name: str, group: str = "", why: str = "") -> StatusEr
 
 def invalid(kind: str, name: str, causes: list[dict], group: str = "") -> StatusError:
     """422 Invalid; causes are {reason, message, field} as Kubernetes sends them."""
-    summary = ", ".join(c["message"] for c in causes) or "invalid object"
+    summary = ", ".join(c.get("summary") or c["message"] for c in causes) or "invalid object"
     if len(causes) > 1:
         summary = "[" + summary + "]"
     d = _details(kind, name, group)
-    d["causes"] = causes
+    d["causes"] = [{k: v for k, v in c.items() if k != "summary"} for c in causes]
     return StatusError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}', d)
 
 

@@ -480,7 +480,7 @@ _CONTAINERS = (dict, list)
 class _Node:
     """A schema compiled for walking: properties resolved once, not on every request."""
 
-    __slots__ = ("any", "props", "addl", "items", "closed")
+    __slots__ = ("any", "props", "addl", "items", "closed", "types", "go_type")
 
     def __init__(self) -> None:
         self.any = True          # accepts anything (unknown schema, preserve-unknown-fields)
@@ -488,9 +488,14 @@ class _Node:
         self.addl: _Node | None = None
         self.items: _Node | None = None
         self.closed = False      # properties given and no additionalProperties: unknown keys are errors
+        self.types: frozenset[type] | None = None    # the JSON value types allowed (None: any)
+        self.go_type = ""
 
 
 _compiled: dict[int, _Node] = {}
+_JSON_TYPES = {"string": (frozenset({str}), "string"), "integer": (frozenset({int}), "int64"),
+               "number": (frozenset({int, float}), "float64"), "boolean": (frozenset({bool}), "bool"),
+               "object": (frozenset({dict}), "struct"), "array": (frozenset({list}), "slice")}
 
 
 def _compile(schema: dict | None, defs: dict[str, dict]) -> _Node:
@@ -500,7 +505,15 @@ def _compile(schema: dict | None, defs: dict[str, dict]) -> _Node:
     if node is not None:
         return node
     node = _compiled[key] = _Node()
-    if resolved is None or resolved.get("x-kubernetes-preserve-unknown-fields"):
+    if resolved is None:
+        return node
+    if resolved.get("x-kubernetes-int-or-string"):
+        node.types, node.go_type = frozenset({int, str}), "IntOrString"
+    elif "oneOf" in resolved or "anyOf" in resolved:
+        pass    # Quantity and friends: string or number; left unchecked
+    elif resolved.get("type") in _JSON_TYPES:
+        node.types, node.go_type = _JSON_TYPES[resolved["type"]]
+    if resolved.get("x-kubernetes-preserve-unknown-fields"):
         return node
     node.any = False
     props = resolved.get("properties")
@@ -516,10 +529,12 @@ def _compile(schema: dict | None, defs: dict[str, dict]) -> _Node:
     return node
 
 
-def _has_unknown(node: _Node, value: Any) -> bool:
-    """The fast check (no path strings); the walk below names the fields only when this finds some."""
-    if node.any:
-        return False
+def _bad_type(node: _Node, v: Any) -> bool:
+    return node.types is not None and v is not None and type(v) not in node.types
+
+
+def _has_problem(node: _Node, value: Any) -> bool:
+    """The fast check (no path strings): an unknown field or a value of the wrong type below `value`."""
     if isinstance(value, dict):
         props = node.props
         if props is not None:
@@ -528,47 +543,93 @@ def _has_unknown(node: _Node, value: Any) -> bool:
                 if sub is None:
                     if node.closed:
                         return True
-                    if node.addl is not None and isinstance(v, _CONTAINERS) and _has_unknown(node.addl, v):
-                        return True
-                elif not sub.any and isinstance(v, _CONTAINERS) and _has_unknown(sub, v):
+                    sub = node.addl
+                    if sub is None:
+                        continue
+                if sub.types is not None and v is not None and type(v) not in sub.types:
+                    return True
+                if not sub.any and isinstance(v, _CONTAINERS) and _has_problem(sub, v):
                     return True
             return False
-        addl = node.addl
-        if addl is not None and not addl.any:
-            return any(isinstance(v, _CONTAINERS) and _has_unknown(addl, v) for v in value.values())
+        sub = node.addl
+        if sub is not None:
+            for v in value.values():
+                if sub.types is not None and v is not None and type(v) not in sub.types:
+                    return True
+                if not sub.any and isinstance(v, _CONTAINERS) and _has_problem(sub, v):
+                    return True
         return False
     if isinstance(value, list):
-        items = node.items
-        if items is not None and not items.any:
-            return any(isinstance(v, _CONTAINERS) and _has_unknown(items, v) for v in value)
+        sub = node.items
+        if sub is not None:
+            for v in value:
+                if sub.types is not None and v is not None and type(v) not in sub.types:
+                    return True
+                if not sub.any and isinstance(v, _CONTAINERS) and _has_problem(sub, v):
+                    return True
     return False
 
 
-def _walk(node: _Node, value: Any, path: str, out: list[str]) -> None:
-    if node.any:
-        return
+class FieldProblems:
+    """What a walk found: unknown field paths (and where they sit) and the first type error."""
+
+    def __init__(self) -> None:
+        self.unknown: list[str] = []
+        self.spots: list[tuple[dict, str]] = []
+        self.type_error: str = ""
+
+
+_JSON_NAMES = {str: "string", int: "number", float: "number", bool: "bool", dict: "object", list: "array"}
+
+
+def _walk(node: _Node, value: Any, path: str, gopath: str, out: FieldProblems) -> None:
+    def check(sub: _Node, v: Any, p: str, gp: str) -> None:
+        if _bad_type(sub, v):
+            if not out.type_error:
+                out.type_error = (f"json: cannot unmarshal {_JSON_NAMES.get(type(v), 'value')} into Go struct "
+                                  f"field {gp} of type {sub.go_type}")
+            return
+        if not sub.any and isinstance(v, _CONTAINERS):
+            _walk(sub, v, p, gp, out)
+
     if isinstance(value, dict):
         props = node.props
-        if props is not None:
-            for k, v in value.items():
-                sub = props.get(k)
-                if sub is None:
-                    if node.closed:
-                        out.append(f"{path}.{k}" if path else k)
-                    elif node.addl is not None and isinstance(v, _CONTAINERS):
-                        _walk(node.addl, v, f"{path}.{k}" if path else k, out)
-                elif not sub.any and isinstance(v, _CONTAINERS):
-                    _walk(sub, v, f"{path}.{k}" if path else k, out)
-        elif node.addl is not None and not node.addl.any:
-            for k, v in value.items():
-                if isinstance(v, _CONTAINERS):
-                    _walk(node.addl, v, f"{path}.{k}" if path else k, out)
-    elif isinstance(value, list):
-        items = node.items
-        if items is not None and not items.any:
-            for i, v in enumerate(value):
-                if isinstance(v, _CONTAINERS):
-                    _walk(items, v, f"{path}[{i}]", out)
+        for k, v in value.items():
+            p = f"{path}.{k}" if path else k
+            sub = props.get(k) if props is not None else None
+            if sub is None:
+                if props is not None and node.closed:
+                    out.unknown.append(p)
+                    out.spots.append((value, k))
+                    continue
+                if node.addl is None:
+                    continue
+                check(node.addl, v, p, gopath)
+            else:
+                check(sub, v, p, f"{gopath}.{k}")
+    elif isinstance(value, list) and node.items is not None:
+        for i, v in enumerate(value):
+            check(node.items, v, f"{path}[{i}]", gopath)
+
+
+def check_fields(definition: str, obj: dict, drop_unknown: bool = False) -> FieldProblems:
+    """Unknown fields (paths as in Kubernetes strict decoding errors, e.g. ``spec.bogus``) and the
+    first value of a wrong JSON type (Go's decoding message). With drop_unknown, unknown fields
+    are removed from obj, as the apiserver does unless fieldValidation is Strict."""
+    out = FieldProblems()
+    defs = definitions()
+    name = canonical_name(definition)
+    schema = defs.get(name)
+    if schema is None or not isinstance(obj, dict):
+        return out
+    node = _compile(schema, defs)
+    if not _has_problem(node, obj):
+        return out
+    _walk(node, obj, "", name.rsplit(".", 1)[-1], out)
+    if drop_unknown:
+        for container, key in out.spots:
+            container.pop(key, None)
+    return out
 
 
 def unknown_fields(definition: str, obj: dict) -> list[str]:
@@ -577,16 +638,7 @@ def unknown_fields(definition: str, obj: dict) -> list[str]:
     Formatted as in Kubernetes strict decoding errors: ``spec.bogus``,
     ``spec.template.spec.containers[0].foo``.  Unknown definitions accept anything.
     """
-    defs = definitions()
-    schema = defs.get(canonical_name(definition))
-    if schema is None or not isinstance(obj, dict):
-        return []
-    node = _compile(schema, defs)
-    if not _has_unknown(node, obj):
-        return []
-    out: list[str] = []
-    _walk(node, obj, "", out)
-    return out
+    return check_fields(definition, obj).unknown
 
 
 class _Obj(dict):

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..api import errors
+from ..api import errors, managedfields
 from ..api.meta import generate_name, new_uid, now_rfc3339
 from ..api.registry import Registry, ResourceInfo
 from ..store.base import KeyExistsError, KeyNotFoundError, RevisionMismatchError
@@ -41,7 +41,9 @@ def _result(entry_or_obj: Entry | dict, **kw: Any) -> WriteResult:
 
 
 def _causes(field_errors: list) -> list[dict]:
-    return [{"reason": fe.reason, "message": fe.message, "field": fe.field} for fe in field_errors]
+    """Status causes: each message without its field (kubectl prints field + message)."""
+    return [{"reason": fe.reason, "message": getattr(fe, "body", fe.message), "field": fe.field,
+             "summary": fe.message} for fe in field_errors]
 
 
 class ResourceService:
@@ -78,14 +80,21 @@ class ResourceService:
         return e
 
     async def list(self, ri: ResourceInfo, namespace: str | None, predicate: Any = None,
-                   limit: int = 0, start_after: str = "") -> tuple[list[Entry], int, str, int]:
-        """Entries ordered by key; returns (entries, revision, last key if truncated, remaining)."""
+                   limit: int = 0, start_after: str = "", exact_rev: int = 0) -> tuple[list[Entry], int, str, int]:
+        """Entries ordered by key; returns (entries, revision, last key if truncated, remaining).
+
+        exact_rev lists the state at that revision, rebuilt from the cache's event window."""
         await self.cache.sync()
         rc = self.cache.resource(self.storage_prefix(ri))
         rev = self.cache.rev
         prefix = f"{rc.prefix}{namespace}/" if (ri.namespaced and namespace) else rc.prefix
-        keys = rc.keys_with_prefix(prefix)
-        items = rc.items
+        if exact_rev and exact_rev < rev:
+            items = self._state_at(rc, exact_rev)
+            keys = sorted(k for k in items if k.startswith(prefix))
+            rev = exact_rev
+        else:
+            keys = rc.keys_with_prefix(prefix)
+            items = rc.items
         if start_after:
             import bisect
             keys = keys[bisect.bisect_right(keys, start_after):]
@@ -106,9 +115,25 @@ class ResourceService:
                     return out, rev, k, remaining
         return out, rev, "", 0
 
+    @staticmethod
+    def _state_at(rc: Any, rev: int) -> dict[str, Entry]:
+        """The objects as they were at `rev`: undo newer events, newest first (410 if too old)."""
+        from ..store.base import CompactedError
+        try:
+            newer = list(rc.events_after(rev))
+        except CompactedError:
+            raise errors.gone("The resourceVersion for the provided list is too old.") from None
+        state = dict(rc.items)
+        for ev in reversed(newer):
+            if ev.prev is None:
+                state.pop(ev.key, None)
+            else:
+                state[ev.key] = ev.prev
+        return state
+
     # -- create ------------------------------------------------------------------------------
     async def create(self, ri: ResourceInfo, namespace: str | None, obj: Any, *, dry_run: bool = False,
-                     field_validation: str = "Warn") -> WriteResult:
+                     field_validation: str = "Warn", manager: str = "", applied: dict | None = None) -> WriteResult:
         obj = self._check_shape(ri, obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -131,6 +156,10 @@ class ResourceService:
         self._defaults(obj)
         strategy.prepare_for_create(ri.kind, obj)
         self._validate(ri, obj, None)
+        meta.pop("managedFields", None)
+        if manager:
+            managedfields.record(obj, None, manager, "Apply" if applied is not None else "Update", ri.definition,
+                                 applied)
         if ri.namespaced:
             self._check_namespace_open(namespace or "", ri)
         key = self.key(ri, namespace, name)
@@ -147,7 +176,8 @@ class ResourceService:
 
     # -- update / patch ----------------------------------------------------------------------
     async def update(self, ri: ResourceInfo, namespace: str | None, name: str, obj: Any, *,
-                     subresource: str = "", dry_run: bool = False, field_validation: str = "Warn") -> WriteResult:
+                     subresource: str = "", dry_run: bool = False, field_validation: str = "Warn",
+                     manager: str = "") -> WriteResult:
         obj = self._check_shape(ri, obj)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
@@ -162,12 +192,13 @@ class ResourceService:
         def mutate(_cur: dict, _entry: Entry) -> dict:
             return orjson.loads(orjson.dumps(obj)) if _entry is not None else obj
         res = await self._guarded_update(ri, namespace, name, mutate, expected=expected, subresource=subresource,
-                                         dry_run=dry_run)
+                                         dry_run=dry_run, manager=manager)
         res.warnings = warnings + res.warnings
         return res
 
     async def patch(self, ri: ResourceInfo, namespace: str | None, name: str, patch_fn: Any, *,
-                    subresource: str = "", dry_run: bool = False, field_validation: str = "Warn") -> WriteResult:
+                    subresource: str = "", dry_run: bool = False, field_validation: str = "Warn",
+                    manager: str = "", applied: dict | None = None) -> WriteResult:
         """patch_fn(current_obj_copy) -> new object; re-applied on conflicts."""
         warnings: list[str] = []
 
@@ -177,12 +208,13 @@ class ResourceService:
             warnings[:] = self._field_validation(ri, new, field_validation)
             return new
         res = await self._guarded_update(ri, namespace, name, mutate, expected=0, subresource=subresource,
-                                         dry_run=dry_run, patch=True)
+                                         dry_run=dry_run, patch=True, manager=manager, applied=applied)
         res.warnings = warnings + res.warnings
         return res
 
     async def _guarded_update(self, ri: ResourceInfo, namespace: str | None, name: str, mutate: Any, *,
-                              expected: int, subresource: str, dry_run: bool, patch: bool = False) -> WriteResult:
+                              expected: int, subresource: str, dry_run: bool, patch: bool = False,
+                              manager: str = "", applied: dict | None = None) -> WriteResult:
         key = self.key(ri, namespace, name)
         for attempt in range(MAX_RETRIES):
             if attempt:
@@ -200,6 +232,9 @@ class ResourceService:
             elif expected and expected != cur.rev:
                 raise errors.conflict(ri.plural, name, ri.group)
             new = self._merge_for_update(ri, new, cur.obj, subresource)
+            if manager and subresource != "finalize":
+                managedfields.record(new, cur.obj, manager, "Apply" if applied is not None else "Update",
+                                     ri.definition, applied, subresource if subresource == "status" else "")
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
                     and not self._namespace_finalizers(ri, new) and not strategy.graceful_kind(ri.kind):
                 # The last finalizer is gone: the object goes away now.
@@ -230,6 +265,14 @@ class ResourceService:
     def _merge_for_update(self, ri: ResourceInfo, new: dict, old: dict, subresource: str) -> dict:
         """Keep server-owned fields; split spec and status writes; bump generation; validate."""
         old_meta = old.get("metadata") or {}
+        if subresource == "finalize":
+            # Only spec.finalizers changes, and only through /finalize (not re-defaulted).
+            finalizers = list((new.get("spec") or {}).get("finalizers") or [])
+            new = orjson.loads(orjson.dumps(old))
+            new.setdefault("spec", {})["finalizers"] = finalizers
+            if not finalizers:
+                new["spec"].pop("finalizers")
+            return new
         if subresource == "status":
             status = new.get("status")
             new = orjson.loads(orjson.dumps(old))
@@ -241,7 +284,7 @@ class ResourceService:
             return new
         meta = new["metadata"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                  "namespace", "name"):
+                  "namespace", "name", "managedFields"):
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
@@ -253,6 +296,15 @@ class ResourceService:
             else:
                 new.pop("status", None)
         self._defaults(new)
+        if ri.kind == "Namespace":
+            fin = (old.get("spec") or {}).get("finalizers")
+            if fin is None:
+                new.setdefault("spec", {}).pop("finalizers", None)
+            else:
+                new.setdefault("spec", {})["finalizers"] = fin
+        if ri.kind == "Service":
+            from ..api.defaults import prepare_service_update
+            prepare_service_update(new, old)
         if ri.kind in strategy.GENERATION_KINDS:
             gen = int(old_meta.get("generation") or 1)
             if strategy.spec_of(new) != strategy.spec_of(old):
@@ -400,13 +452,17 @@ class ResourceService:
             raise errors.invalid(ri.kind, (obj.get("metadata") or {}).get("name", ""), _causes(errs), ri.group)
 
     def _field_validation(self, ri: ResourceInfo, obj: dict, mode: str) -> list[str]:
-        if mode == "Ignore" or not ri.definition:
+        """Decode-time checks: wrong JSON types are 400; unknown fields are 400 (Strict) or dropped."""
+        if not ri.definition:
             return []
-        from ..api.openapi import unknown_fields
-        unknown = unknown_fields(ri.definition, obj)
-        if not unknown:
+        from ..api.openapi import check_fields
+        found = check_fields(ri.definition, obj, drop_unknown=mode != "Strict")
+        if found.type_error:
+            raise errors.bad_request(f'{ri.kind} in version "{ri.version}" cannot be handled as a {ri.kind}: '
+                                     f"{found.type_error}")
+        if not found.unknown or mode == "Ignore":
             return []
-        msgs = [f'unknown field "{f}"' for f in unknown]
+        msgs = [f'unknown field "{f}"' for f in found.unknown]
         if mode == "Strict":
             raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
         return msgs

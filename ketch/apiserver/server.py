@@ -40,6 +40,16 @@ PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 BOOKMARK_INTERVAL = 60.0
 
+
+def _pb_string(field: int, value: str) -> bytes:
+    data = value.encode()
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+# gnostic openapi_v2.Document{swagger: "2.0", info: {title: "Kubernetes", version: ...}}
+_OPENAPI_V2_EMPTY = _pb_string(1, "2.0") + bytes([2 << 3 | 2]) + bytes(
+    [len(_pb_string(1, "Kubernetes") + _pb_string(2, "v1.34.0"))]) + _pb_string(1, "Kubernetes") + _pb_string(2, "v1.34.0")
+
 try:
     _YamlLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - libyaml missing
@@ -187,7 +197,12 @@ class APIServer:
             if found is not None:
                 return respond(found[0], headers={"Cache-Control": "public, immutable", "Etag": f'"{found[1]}"'}
                                if request.query.get("hash") else None)
-        # /openapi/v2 is deliberately 404: kubectl asks for it only as protobuf.
+        if len(parts) == 2 and parts[1] == "v2" and "protobuf" in request.headers.get("Accept", ""):
+            # An empty but real protobuf v2 document: kubectl falls back to v2 only for kinds the
+            # v3 documents lack, and then must learn "no schema", not fail to download (a JSON v2
+            # answer would be fatal to it).
+            return web.Response(body=_OPENAPI_V2_EMPTY, headers={
+                "Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"})
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
 
     # -- resources ---------------------------------------------------------------------------
@@ -237,7 +252,7 @@ class APIServer:
             if name:
                 return self._not_served(ri, sub)
             body = await self._read_object(request)
-            res = await svc.create(ri, ns, body, dry_run=dry_run, field_validation=_fv(q))
+            res = await svc.create(ri, ns, body, dry_run=dry_run, field_validation=_fv(q), manager=_manager(request))
             return respond(res.raw, 201, headers=_warning_headers(res.warnings))
         if method == "PUT":
             if not name:
@@ -249,7 +264,8 @@ class APIServer:
                 return self._not_served(ri, sub)
             if sub == "finalize":
                 return await self._finalize(ri, ns, name, body, dry_run)
-            res = await svc.update(ri, ns, name, body, subresource=sub, dry_run=dry_run, field_validation=_fv(q))
+            res = await svc.update(ri, ns, name, body, subresource=sub, dry_run=dry_run, field_validation=_fv(q),
+                                   manager=_manager(request))
             return respond(res.raw, 200, headers=_warning_headers(res.warnings))
         if method == "PATCH":
             if not name:
@@ -371,11 +387,16 @@ class APIServer:
         if q.get("continue"):
             start_after, list_rev = _decode_continue(q["continue"])
         rv = q.get("resourceVersion")
+        exact = 0
         if rv not in (None, "", "0"):
             want = _int(rv, "resourceVersion")
             if want > self.service.cache.rev and not await self.service.cache.wait_for(want, 3.0):
                 raise errors.timeout(f"Too large resource version: {want}, current: {self.service.cache.rev}")
-        entries, rev, last_key, remaining = await self.service.list(ri, ns, pred, limit, start_after)
+            if q.get("resourceVersionMatch") == "Exact":
+                exact = want
+        elif q.get("resourceVersionMatch") == "Exact":
+            raise errors.bad_request("resourceVersionMatch=Exact requires a resourceVersion")
+        entries, rev, last_key, remaining = await self.service.list(ri, ns, pred, limit, start_after, exact)
         rev = list_rev or rev
         cont = _encode_continue(last_key, rev) if last_key else ""
         accept = request.headers.get("Accept", "")
@@ -586,10 +607,14 @@ class APIServer:
             # Server-side apply of a missing object creates it.
             obj = body
             obj.setdefault("metadata", {})["name"] = name
-            res = await self.service.create(ri, ns, obj, dry_run=dry_run, field_validation=_fv(q, "Strict"))
+            applied = orjson.loads(orjson.dumps(obj))
+            res = await self.service.create(ri, ns, obj, dry_run=dry_run, field_validation=_fv(q, "Strict"),
+                                            manager=_manager(request), applied=applied)
             return respond(res.raw, 201, headers=_warning_headers(res.warnings))
+        applied = body if ct == "application/apply-patch+yaml" else None
         res = await self.service.patch(ri, ns, name, apply, subresource=sub if sub == "status" else "",
-                                       dry_run=dry_run, field_validation=_fv(q))
+                                       dry_run=dry_run, field_validation=_fv(q), manager=_manager(request),
+                                       applied=applied)
         return respond(res.raw, 200, headers=_warning_headers(res.warnings))
 
     # -- subresources ------------------------------------------------------------------------------
@@ -634,10 +659,9 @@ class APIServer:
 
         def mutate(cur: dict) -> dict:
             cur.setdefault("spec", {})["finalizers"] = finalizers
-            if not finalizers:
-                cur["spec"].pop("finalizers")
             return cur
-        res = await self.service.patch(ri, ns, name, mutate, dry_run=dry_run, field_validation="Ignore")
+        res = await self.service.patch(ri, ns, name, mutate, subresource="finalize", dry_run=dry_run,
+                                       field_validation="Ignore")
         return respond(res.raw)
 
     async def _binding(self, request: web.Request, ri: ResourceInfo, ns: str | None, name: str) -> web.Response:
@@ -793,12 +817,25 @@ def _fv(q: Any, default: str = "Warn") -> str:
     return v
 
 
+def _manager(request: web.Request) -> str:
+    """The field manager of a write: ?fieldManager=, else derived from the user agent."""
+    from ..api.managedfields import manager_from_user_agent
+    m = request.query.get("fieldManager")
+    if m:
+        if len(m) > 128 or not m.isprintable():
+            raise errors.invalid("PatchOptions", "", [{"reason": "FieldValueInvalid", "field": "fieldManager",
+                                                       "message": "fieldManager: Invalid value: must be at most 128 printable characters"}])
+        return m
+    return manager_from_user_agent(request.headers.get("User-Agent", ""))
+
+
 def _warning_headers(warnings: list[str]) -> dict | None:
     if not warnings:
         return None
     h: CIMultiDict = CIMultiDict()
     for w in warnings:
-        h.add("Warning", f'299 - "{w}"')
+        escaped = w.replace("\\", "\\\\").replace('"', '\\"')
+        h.add("Warning", f'299 - "{escaped}"')
     return h
 
 
