@@ -114,8 +114,6 @@ async def test_namespace_deletion_empties_it_and_default_serviceaccount(cluster,
     assert e.value.code == 403
 
 
-@pytest.mark.xfail(reason="apiserver bug: Namespace defaulting re-adds spec.finalizers=['kubernetes'] on the "
-                          "finalize subresource, so a namespace can never finish terminating", strict=False)
 async def test_namespace_goes_away(cluster, api):
     ns_ri = api.resource("namespaces")
     await api.create(ns_ri, None, {"metadata": {"name": "doomed2"}})
