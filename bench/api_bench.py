@@ -214,6 +214,7 @@ def main() -> None:
     ap.add_argument("--watch-rate", type=float, default=100.0)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--url", help="bench an already running apiserver instead of starting one")
+    ap.add_argument("--full", action="store_true", help="run scheduler/controllers/agent inside ketch up too")
     ap.add_argument("--pid", type=int, help="with --url: the server's PID, for RSS")
     args = ap.parse_args()
     try:
@@ -227,7 +228,13 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="ketch-bench-")
     port = free_port()
     log = open(os.path.join(data, "ketch.log"), "wb")
-    proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port)],
+    # The apiserver alone, as the kube-apiserver + etcd figures it is compared with: no scheduler,
+    # controllers or node agent writing status updates for the benchmark's pods.
+    helptext = subprocess.run([str(BIN / "ketch"), "up", "--help"], capture_output=True, text=True).stdout
+    extra = [f for f in ("--no-scheduler", "--no-controllers", "--no-agent") if f in helptext]
+    if args.full:
+        extra = []
+    proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port), *extra],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 30
