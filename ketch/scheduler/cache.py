@@ -110,6 +110,13 @@ class Cache:
         self.add_pod(pod, node_name)
         self.assumed.add(pod.key)
 
+    def assumed_pod(self, key: str) -> PodInfo | None:
+        if key not in self.assumed:
+            return None
+        node_name = self.pod_node.get(key)
+        ni = self.nodes.get(node_name) if node_name else None
+        return ni.pods.get(key) if ni is not None else None
+
     def forget(self, key: str) -> None:
         """Undo an assume whose binding failed."""
         if key in self.assumed:

@@ -20,12 +20,14 @@ from ..client.rest import Client
 log = logging.getLogger("ketch.scheduler.events")
 MAX_PENDING = 20000
 AGGREGATE_WINDOW = 600.0
+BUSY_PAUSE = 0.05
 
 
 class BackgroundWriter:
     """Runs writes (events, pod status patches) with bounded concurrency; drops when overloaded."""
 
-    def __init__(self, client: Client, component: str = "default-scheduler", workers: int = 4):
+    def __init__(self, client: Client, component: str = "default-scheduler", workers: int = 4,
+                 busy: Callable[[], bool] | None = None):
         self.client = client
         self.component = component
         self.instance = f"{component}-{os.uname().nodename}"
@@ -34,6 +36,8 @@ class BackgroundWriter:
         self._seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tasks: list[asyncio.Task] = []
         self.dropped = 0
+        # While `busy()` (pods waiting to be scheduled), writes trickle so they never slow decisions.
+        self.busy = busy or (lambda: False)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -60,6 +64,8 @@ class BackgroundWriter:
     async def _work(self) -> None:
         while True:
             fn = await self._queue.get()
+            if self.busy() and self._queue.qsize() < MAX_PENDING // 2:
+                await asyncio.sleep(BUSY_PAUSE)
             try:
                 await fn()
             except asyncio.CancelledError:

@@ -53,6 +53,9 @@ class SchedulingQueue:
     def __len__(self) -> int:
         return len(self.pods)
 
+    def has_active(self) -> bool:
+        return bool(self._active)
+
     def counts(self) -> dict[str, int]:
         out = {"active": 0, "backoff": 0, "unschedulable": 0, "inflight": 0}
         for qp in self.pods.values():

@@ -51,7 +51,7 @@ class Scheduler:
         self.framework = Framework(self.config.plugins, self.config.percentage_of_nodes_to_score)
         self.cache = Cache()
         self.queue = SchedulingQueue()
-        self.writer = BackgroundWriter(client, self.name)
+        self.writer = BackgroundWriter(client, self.name, busy=self._busy)
         self.pods = Informer(client, client.resource("pods"))
         self.nodes = Informer(client, client.resource("nodes"))
         self.priority_classes: dict[str, int] = {}
@@ -65,6 +65,9 @@ class Scheduler:
         self._tasks: set[asyncio.Task] = set()
         self.scheduled = 0
         self.attempts = 0
+
+    def _busy(self) -> bool:
+        return self.queue.has_active()
 
     # -- priority ------------------------------------------------------------------------------
     def _pc_changed(self, *_args: dict) -> None:
@@ -119,6 +122,13 @@ class Scheduler:
                     self.queue.move_all()
                 return
             old_meta = old.get("metadata") or {}
+            assumed = self.cache.assumed_pod(key)
+            if assumed is not None and assumed.node_name == spec.get("nodeName") \
+                    and old_meta.get("labels") == meta.get("labels") and not meta.get("deletionTimestamp"):
+                # Our own binding, as expected: keep the parsed pod.
+                assumed.obj = new
+                self.cache.assumed.discard(key)
+                return
             if (key in self.cache.assumed or not self.cache.is_placed(key)
                     or (old.get("spec") or {}).get("nodeName") != spec.get("nodeName")
                     or old_meta.get("labels") != meta.get("labels")
@@ -217,6 +227,7 @@ class Scheduler:
         feasible = self.framework.find_feasible(state, pod, nodes, diagnosis)
         if feasible:
             node = self.framework.select(state, pod, feasible)
+            pod.node_name = node.name
             self.cache.assume(pod, node.name)
             self.cache.unnominate(key)
             t = asyncio.ensure_future(self._bind(obj, pod, node.name))

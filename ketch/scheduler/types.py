@@ -234,14 +234,16 @@ class PodInfo:
 class NodeInfo:
     """A node plus the aggregates of the pods placed on it (bound or assumed)."""
 
-    __slots__ = ("obj", "name", "labels", "allocatable", "requested", "nonzero_requested", "pods",
+    __slots__ = ("obj", "name", "labels", "allocatable", "requested", "nz_cpu", "nz_mem", "alloc_cpu", "alloc_mem", "pods",
                  "used_ports", "taints", "schedule_taints", "prefer_taints", "unschedulable", "images",
                  "affinity_pods", "generation")
 
     def __init__(self, obj: dict):
         self.pods: dict[str, PodInfo] = {}
         self.requested: dict[str, int] = {}
-        self.nonzero_requested: dict[str, int] = {CPU: 0, MEMORY: 0}
+        # Requests with kube-scheduler's non-zero defaults, for the resource scores.
+        self.nz_cpu = 0
+        self.nz_mem = 0
         self.used_ports: dict[tuple[str, str, int], int] = {}
         self.affinity_pods: dict[str, PodInfo] = {}
         self.generation = 0
@@ -257,6 +259,8 @@ class NodeInfo:
         self.labels: dict[str, str] = meta.get("labels") or {}
         alloc = status.get("allocatable") or status.get("capacity") or {}
         self.allocatable = {k: resource_amount(k, v) for k, v in alloc.items()}
+        self.alloc_cpu = self.allocatable.get(CPU, 0)
+        self.alloc_mem = self.allocatable.get(MEMORY, 0)
         self.unschedulable = bool(spec.get("unschedulable"))
         taints = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
         ready = "Unknown"
@@ -287,9 +291,8 @@ class NodeInfo:
         req = self.requested
         for k, v in pod.requests.items():
             req[k] = req.get(k, 0) + v
-        nz = self.nonzero_requested
-        nz[CPU] += pod.nonzero.get(CPU, 0)
-        nz[MEMORY] += pod.nonzero.get(MEMORY, 0)
+        self.nz_cpu += pod.nonzero.get(CPU, 0)
+        self.nz_mem += pod.nonzero.get(MEMORY, 0)
         for p in pod.host_ports:
             self.used_ports[p] = self.used_ports.get(p, 0) + 1
         if pod.has_pod_affinity:
@@ -303,9 +306,8 @@ class NodeInfo:
         req = self.requested
         for k, v in pod.requests.items():
             req[k] = req.get(k, 0) - v
-        nz = self.nonzero_requested
-        nz[CPU] -= pod.nonzero.get(CPU, 0)
-        nz[MEMORY] -= pod.nonzero.get(MEMORY, 0)
+        self.nz_cpu -= pod.nonzero.get(CPU, 0)
+        self.nz_mem -= pod.nonzero.get(MEMORY, 0)
         for p in pod.host_ports:
             n = self.used_ports.get(p, 0) - 1
             if n > 0:
@@ -323,7 +325,6 @@ class NodeInfo:
             setattr(c, s, getattr(self, s))
         c.pods = dict(self.pods)
         c.requested = dict(self.requested)
-        c.nonzero_requested = dict(self.nonzero_requested)
         c.used_ports = dict(self.used_ports)
         c.affinity_pods = dict(self.affinity_pods)
         return c

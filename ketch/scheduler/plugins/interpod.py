@@ -51,6 +51,8 @@ class InterPodAffinity(Plugin):
     preemption_helps = True
 
     def prefilter(self, state: CycleState, pod: PodInfo) -> bool:
+        if not state.cache.affinity_nodes and not pod.affinity and not pod.anti_affinity:
+            return False
         forbidden: set[Domain] = set()
         for other, node in _existing_terms(state):
             for term in other.anti_affinity:
@@ -84,6 +86,8 @@ class InterPodAffinity(Plugin):
         return None
 
     def prescore(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> bool:
+        if not state.cache.affinity_nodes and not pod.preferred_affinity and not pod.preferred_anti_affinity:
+            return False
         scores: dict[Domain, float] = {}
 
         def add(tk: str, node: NodeInfo, w: float) -> None:

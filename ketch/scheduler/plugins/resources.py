@@ -69,23 +69,14 @@ class NodeResourcesLeastAllocated(Plugin):
     weight = 1
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
-        alloc = node.allocatable
-        nz = node.nonzero_requested
-        total = 0.0
-        for r in (CPU, MEMORY):
-            cap = alloc.get(r, 0)
-            used = nz[r] + pod.nonzero.get(r, 0)
-            if cap > 0 and used <= cap:
-                total += (cap - used) * 100 / cap
-        return total / 2
+        return self.score_nodes(state, pod, [node])[0]
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
         pc, pm = pod.nonzero.get(CPU, 0), pod.nonzero.get(MEMORY, 0)
         out = []
         for n in nodes:
-            a, nz = n.allocatable, n.nonzero_requested
-            cc, cm = a.get(CPU, 0), a.get(MEMORY, 0)
-            uc, um = nz[CPU] + pc, nz[MEMORY] + pm
+            cc, cm = n.alloc_cpu, n.alloc_mem
+            uc, um = n.nz_cpu + pc, n.nz_mem + pm
             sc = (cc - uc) * 100 / cc if cc > 0 and uc <= cc else 0
             sm = (cm - um) * 100 / cm if cm > 0 and um <= cm else 0
             out.append((sc + sm) / 2)
@@ -99,25 +90,22 @@ class NodeResourcesBalancedAllocation(Plugin):
     weight = 1
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> float:
-        alloc = node.allocatable
-        nz = node.nonzero_requested
-        cap_c, cap_m = alloc.get(CPU, 0), alloc.get(MEMORY, 0)
-        if cap_c <= 0 or cap_m <= 0:
-            return 0
-        fc = min(1.0, (nz[CPU] + pod.nonzero.get(CPU, 0)) / cap_c)
-        fm = min(1.0, (nz[MEMORY] + pod.nonzero.get(MEMORY, 0)) / cap_m)
-        return (1 - abs(fc - fm) / 2) * 100
+        return self.score_nodes(state, pod, [node])[0]
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[float]:
         pc, pm = pod.nonzero.get(CPU, 0), pod.nonzero.get(MEMORY, 0)
         out = []
         for n in nodes:
-            a, nz = n.allocatable, n.nonzero_requested
-            cc, cm = a.get(CPU, 0), a.get(MEMORY, 0)
+            cc, cm = n.alloc_cpu, n.alloc_mem
             if cc <= 0 or cm <= 0:
                 out.append(0)
                 continue
-            fc = min(1.0, (nz[CPU] + pc) / cc)
-            fm = min(1.0, (nz[MEMORY] + pm) / cm)
-            out.append((1 - abs(fc - fm) / 2) * 100)
+            fc = (n.nz_cpu + pc) / cc
+            fm = (n.nz_mem + pm) / cm
+            if fc > 1:
+                fc = 1.0
+            if fm > 1:
+                fm = 1.0
+            d = fc - fm
+            out.append(100 - (d if d > 0 else -d) * 50)
         return out
