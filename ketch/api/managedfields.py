@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from .meta import now_rfc3339
-from .patchmeta import lookup
+from .patchmeta import fields, lookup
 
 FieldSet = dict[str, Any]
 _SKIP_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -25,44 +25,68 @@ _TOP_SKIP = {"apiVersion", "kind"}
 
 def _item_key(item: Any, merge_key: str) -> str | None:
     if merge_key and isinstance(item, dict) and merge_key in item:
-        return "k:" + orjson.dumps({merge_key: item[merge_key]}).decode()
+        return f'k:{{"{merge_key}":{orjson.dumps(item[merge_key]).decode()}}}'
     return None
+
+
+_META_DEF = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+# definition -> field -> (child definition, merged list?, merge key), built once per definition
+_compiled: dict[str | None, dict[str, tuple[str | None, bool, str]]] = {}
+
+
+def _fields_of(definition: str | None) -> dict[str, tuple[str | None, bool, str]]:
+    c = _compiled.get(definition)
+    if c is None:
+        c = _compiled[definition] = {k: (pf.ref, pf.is_merge, pf.merge_key) for k, pf in fields(definition).items()}
+    return c
 
 
 def field_set(obj: Any, definition: str | None, top: bool = True) -> FieldSet:
     """Every field set in obj, as a FieldsV1 set."""
-    out: FieldSet = {}
     if not isinstance(obj, dict):
-        return out
+        return {}
+    if not top:
+        return _fs(obj, definition)
+    out: FieldSet = {}
+    rest = {}
     for k, v in obj.items():
-        if top and k in _TOP_SKIP:
+        if k in _TOP_SKIP:
             continue
-        if top and k == "metadata" and isinstance(v, dict):
-            meta = {mk: mv for mk, mv in v.items() if mk not in _SKIP_META}
-            sub = field_set(meta, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", top=False)
-            for mk in ("labels", "annotations"):
-                if f"f:{mk}" in sub:
-                    sub[f"f:{mk}"]["."] = {}
+        if k == "metadata" and isinstance(v, dict):
+            sub = _fs({mk: mv for mk, mv in v.items() if mk not in _SKIP_META}, _META_DEF)
+            for mk in ("f:labels", "f:annotations"):
+                if mk in sub:
+                    sub[mk]["."] = {}
             if sub:
                 out["f:metadata"] = sub
             continue
-        pf = lookup(definition, k)
-        if isinstance(v, dict):
-            sub = field_set(v, pf.ref, top=False)
-            out[f"f:{k}"] = sub
-        elif isinstance(v, list) and pf.is_merge:
+        rest[k] = v
+    out.update(_fs(rest, definition))
+    return out
+
+
+def _fs(obj: dict, definition: str | None) -> FieldSet:
+    meta = _fields_of(definition)
+    out: FieldSet = {}
+    for k, v in obj.items():
+        t = type(v)
+        if t is dict:
+            info = meta.get(k)
+            out["f:" + k] = _fs(v, info[0] if info else None)
+        elif t is list and (info := meta.get(k)) is not None and info[1]:
+            ref, _, mk = info
             items: FieldSet = {}
             for item in v:
-                key = _item_key(item, pf.merge_key)
+                key = _item_key(item, mk)
                 if key is not None:
-                    child = field_set(item, pf.ref, top=False)
+                    child = _fs(item, ref)
                     child["."] = {}
                     items[key] = child
                 elif not isinstance(item, dict | list):
                     items["v:" + orjson.dumps(item).decode()] = {}
-            out[f"f:{k}"] = items
+            out["f:" + k] = items
         else:
-            out[f"f:{k}"] = {}
+            out["f:" + k] = {}
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,17 @@ def quantity_format(s: str | int | float) -> str:
 
 def parse_quantity(s: str | int | float | Decimal) -> Decimal:
     """The exact value of a quantity; ValueError when it is not one."""
+    if type(s) is str:
+        return _parse_quantity_str(s)
+    return _parse_quantity(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_quantity_str(s: str) -> Decimal:
+    return _parse_quantity(s)
+
+
+def _parse_quantity(s: str | int | float | Decimal) -> Decimal:
     if isinstance(s, bool):
         raise ValueError(f"quantities must match the regular expression '{QUANTITY_REGEX}'")
     if isinstance(s, Decimal):

@@ -830,12 +830,12 @@ def _resources(errs: list[FieldError], path: str, res: Any) -> None:
                 continue
             if name in parsed_limits:
                 lim = parsed_limits[name]
-                req_s, lim_s = canonical_quantity(value), canonical_quantity(limits[name])
                 if q != lim and not _overcommit_allowed(str(name)):
-                    errs.append(invalid(f"{path}.requests", req_s, f"must be equal to {name} limit of {lim_s}"))
+                    errs.append(invalid(f"{path}.requests", canonical_quantity(value),
+                                        f"must be equal to {name} limit of {canonical_quantity(limits[name])}"))
                 elif q > lim:
-                    errs.append(invalid(f"{path}.requests", req_s,
-                                        f"must be less than or equal to {name} limit of {lim_s}"))
+                    errs.append(invalid(f"{path}.requests", canonical_quantity(value),
+                                        f"must be less than or equal to {name} limit of {canonical_quantity(limits[name])}"))
             elif name not in limits and not _overcommit_allowed(str(name)):
                 errs.append(required(f"{path}.limits", "Limit must be set for non overcommitable resources"))
 
