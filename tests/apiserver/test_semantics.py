@@ -281,3 +281,25 @@ def test_delete_propagation_policy_is_recorded(cluster, policy):
         assert o["metadata"]["finalizers"] == ["orphan"]
     else:
         assert call(cluster, "GET", f"/api/v1/namespaces/{name}/configmaps/d")[0] == 404
+
+
+def test_events_k8s_io_is_a_view_of_core_events(cluster):
+    ns_create(cluster, "sem13")
+    ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+          "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "test/ctl", "reportingInstance": "i1",
+          "action": "Testing", "reason": "Tested", "type": "Normal", "note": "hello",
+          "regarding": {"kind": "Pod", "namespace": "sem13", "name": "p", "apiVersion": "v1"}}
+    code, out = call(cluster, "POST", "/apis/events.k8s.io/v1/namespaces/sem13/events", ev)
+    assert code == 201, out
+    assert out["note"] == "hello" and out["regarding"]["name"] == "p" and out["apiVersion"] == "events.k8s.io/v1"
+    code, core = call(cluster, "GET", "/api/v1/namespaces/sem13/events/e1")
+    assert code == 200 and core["message"] == "hello" and core["involvedObject"]["name"] == "p"
+    assert core["reportingComponent"] == "test/ctl" and core["apiVersion"] == "v1"
+    code, lst = call(cluster, "GET", "/apis/events.k8s.io/v1/namespaces/sem13/events")
+    assert lst["kind"] == "EventList" and [i["note"] for i in lst["items"]] == ["hello"]
+    code, lst = call(cluster, "GET", "/api/v1/namespaces/sem13/events?fieldSelector=involvedObject.name%3Dp")
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["e1"]
+    code, out = call(cluster, "PATCH", "/apis/events.k8s.io/v1/namespaces/sem13/events/e1", {"note": "changed"},
+                     "application/merge-patch+json")
+    assert code == 200 and out["note"] == "changed"
+    assert call(cluster, "GET", "/api/v1/namespaces/sem13/events/e1")[1]["message"] == "changed"
