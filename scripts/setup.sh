@@ -14,6 +14,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi
+# System packages the runtime tests need (containerd, runc, CNI ...), when a component adds them.
+if [ "$(id -u)" = 0 ] && [ -f scripts/ci-deps.sh ]; then
+  bash scripts/ci-deps.sh
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   $PY -m venv .venv
