@@ -75,11 +75,15 @@ class CachedEvent:
 class Watcher:
     """A client's watch: a predicate, and a buffer its handler drains."""
 
-    __slots__ = ("namespace", "predicate", "encode", "buffer", "ready", "closed", "rev")
+    __slots__ = ("namespace", "predicate", "encode", "buffer", "ready", "closed", "rev", "index")
 
     def __init__(self, namespace: str | None, predicate: Callable[[dict], bool] | None,
-                 encode: Callable[[str, Entry, CachedEvent | None], bytes] | None = None):
+                 encode: Callable[[str, Entry, CachedEvent | None], bytes] | None = None,
+                 index: tuple[str, str] | None = None):
         self.namespace = namespace
+        # (field, value) this watcher only ever matches, e.g. ("spec.nodeName", "node-1"):
+        # the cache then offers it only the changes of objects with that value.
+        self.index = index
         self.predicate = predicate
         self.encode = encode
         self.buffer: list[bytes] = []
@@ -134,6 +138,13 @@ class Watcher:
         return out
 
 
+INDEXED_FIELDS = {
+    "spec.nodeName": lambda o: (o.get("spec") or {}).get("nodeName") or "",
+    "metadata.name": lambda o: (o.get("metadata") or {}).get("name") or "",
+    "metadata.namespace": lambda o: (o.get("metadata") or {}).get("namespace") or "",
+}
+
+
 class ResourceCache:
     """Live objects and recent events of one storage prefix (one resource)."""
 
@@ -143,7 +154,48 @@ class ResourceCache:
         self._sorted: list[str] | None = None
         self.events: deque[CachedEvent] = deque()
         self.window_start = start_rev       # every change after this revision is in `events`
-        self.watchers: set[Watcher] = set()
+        self.watchers: set[Watcher] = set()          # offered every change
+        self.indexed: dict[str, dict[str, set[Watcher]]] = {}   # field -> value -> watchers
+
+    def add_watcher(self, w: Watcher) -> None:
+        if w.index is None:
+            self.watchers.add(w)
+        else:
+            self.indexed.setdefault(w.index[0], {}).setdefault(w.index[1], set()).add(w)
+
+    def remove_watcher(self, w: Watcher) -> None:
+        if w.index is None:
+            self.watchers.discard(w)
+            return
+        by_value = self.indexed.get(w.index[0], {})
+        ws = by_value.get(w.index[1])
+        if ws is not None:
+            ws.discard(w)
+            if not ws:
+                del by_value[w.index[1]]
+
+    def all_watchers(self) -> list[Watcher]:
+        out = list(self.watchers)
+        for by_value in self.indexed.values():
+            for ws in by_value.values():
+                out.extend(ws)
+        return out
+
+    def _offer(self, ev: CachedEvent) -> None:
+        for w in tuple(self.watchers):
+            w.offer(ev)
+        for field, by_value in self.indexed.items():
+            if not by_value:
+                continue
+            get = INDEXED_FIELDS[field]
+            v_new = get(ev.entry.obj)
+            targets = set(by_value.get(v_new, ()))
+            if ev.prev is not None:
+                v_old = get(ev.prev.obj)
+                if v_old != v_new:
+                    targets |= by_value.get(v_old, set())
+            for w in targets:
+                w.offer(ev)
 
     def sorted_keys(self) -> list[str]:
         if self._sorted is None:
@@ -176,8 +228,7 @@ class ResourceCache:
         self.events.append(ev)
         if len(self.events) > EVENT_WINDOW:
             self.window_start = self.events.popleft().rev
-        for w in tuple(self.watchers):
-            w.offer(ev)
+        self._offer(ev)
         return ev
 
     def events_after(self, rev: int) -> Iterable[CachedEvent]:
@@ -233,7 +284,7 @@ class WatchCache:
             with contextlib.suppress(BaseException):
                 await self._task
         for rc in self.resources.values():
-            for w in tuple(rc.watchers):
+            for w in rc.all_watchers():
                 w.close()
 
     def _resource_for(self, key: str) -> ResourceCache | None:
@@ -270,7 +321,7 @@ class WatchCache:
     async def _relist(self) -> None:
         kvs, rev = await self.store.range("/registry/")
         for rc in self.resources.values():
-            for w in tuple(rc.watchers):
+            for w in rc.all_watchers():
                 w.close()
         self.resources = {p: ResourceCache(p, rev) for p in self.prefixes}
         for kv in kvs:

@@ -357,6 +357,22 @@ class APIServer:
         return respond(entry.raw)
 
     # -- list / watch --------------------------------------------------------------------------
+    def _watch_index(self, request: web.Request, ri: ResourceInfo, ns: str | None) -> tuple[str, str] | None:
+        """The (field, value) a watch is restricted to, for the cache's watcher index."""
+        from ..api import selectors
+        from .cache import INDEXED_FIELDS
+        fs_s = request.query.get("fieldSelector")
+        if fs_s:
+            fs = selectors.parse_field_selector(fs_s, ri.kind)
+            for field in ("spec.nodeName", "metadata.name"):
+                if field in INDEXED_FIELDS:
+                    v = fs.exact(field)
+                    if v is not None:
+                        return (field, v)
+        if ri.namespaced and ns:
+            return ("metadata.namespace", ns)
+        return None
+
     def _predicate(self, request: web.Request, ri: ResourceInfo) -> Any:
         from ..api import selectors
         q = request.query
@@ -432,7 +448,7 @@ class APIServer:
         deadline = time.monotonic() + (float(_int(timeout, "timeoutSeconds")) if timeout
                                        else 1800.0 * (1 + random.random()))
         encode = encode or self._table_encoder(request, ri)
-        watcher = Watcher(ns if ri.namespaced else None, pred, encode)
+        watcher = Watcher(ns if ri.namespaced else None, pred, encode, self._watch_index(request, ri, ns))
         rc = svc.cache.resource(svc.storage_prefix(ri))
         rv = q.get("resourceVersion")
         await svc.cache.sync()
@@ -460,7 +476,7 @@ class APIServer:
                 watcher.offer(ev)
             start_rev = svc.cache.rev
         watcher.rev = start_rev
-        rc.watchers.add(watcher)
+        rc.add_watcher(watcher)
         self.watch_count += 1
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         resp.enable_chunked_encoding()
@@ -488,7 +504,7 @@ class APIServer:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            rc.watchers.discard(watcher)
+            rc.remove_watcher(watcher)
             self.watch_count -= 1
         return resp
 

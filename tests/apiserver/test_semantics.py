@@ -303,3 +303,25 @@ def test_events_k8s_io_is_a_view_of_core_events(cluster):
                      "application/merge-patch+json")
     assert code == 200 and out["note"] == "changed"
     assert call(cluster, "GET", "/api/v1/namespaces/sem13/events/e1")[1]["message"] == "changed"
+
+
+async def test_indexed_watch_on_node_name_sees_binding_and_unbinding(cluster):
+    ns_create(cluster, "sem14")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ix"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}], "schedulerName": "nobody"}}
+    async with aiohttp.ClientSession() as s:
+        url = f"{cluster.url}/api/v1/pods"
+        params = {"watch": "1", "resourceVersion": "0", "fieldSelector": "spec.nodeName=n-ix"}
+        async with s.get(url, params=params) as w, \
+                s.get(f"{cluster.url}/api/v1/namespaces/sem14/pods", params={"watch": "1", "resourceVersion": "0"}) as wn:
+            async with s.post(f"{cluster.url}/api/v1/namespaces/sem14/pods", json=pod) as r:
+                assert r.status == 201
+            async with s.post(f"{cluster.url}/api/v1/namespaces/sem14/pods/ix/binding",
+                              json={"target": {"kind": "Node", "name": "n-ix"}}) as r:
+                assert r.status == 201
+            async with s.delete(f"{cluster.url}/api/v1/namespaces/sem14/pods/ix", json={"gracePeriodSeconds": 0}) as r:
+                assert r.status == 200
+            evs = await _read_events(w, 2)
+            nevs = await _read_events(wn, 3)
+    assert [(e["type"], e["object"]["spec"].get("nodeName")) for e in evs] == [("ADDED", "n-ix"), ("DELETED", "n-ix")]
+    assert [e["type"] for e in nevs] == ["ADDED", "MODIFIED", "DELETED"]
