@@ -102,6 +102,18 @@ RESOURCES: list[ResourceInfo] = [
        subresources=("status", "scale")),
     _r("apps", "v1", "ReplicaSet", "replicasets", True, short_names=("rs",), categories=("all",),
        subresources=("status", "scale")),
+    _r("apps", "v1", "StatefulSet", "statefulsets", True, short_names=("sts",), categories=("all",),
+       subresources=("status", "scale")),
+    _r("apps", "v1", "DaemonSet", "daemonsets", True, short_names=("ds",), categories=("all",),
+       subresources=("status",)),
+    _r("apps", "v1", "ControllerRevision", "controllerrevisions", True, has_status=False),
+    # batch/v1
+    _r("batch", "v1", "Job", "jobs", True, categories=("all",), subresources=("status",)),
+    _r("batch", "v1", "CronJob", "cronjobs", True, short_names=("cj",), categories=("all",),
+       subresources=("status",)),
+    # autoscaling/v2
+    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, short_names=("hpa",),
+       categories=("all",), subresources=("status",)),
     # coordination.k8s.io/v1
     _r("coordination.k8s.io", "v1", "Lease", "leases", True, has_status=False),
     # scheduling.k8s.io/v1
