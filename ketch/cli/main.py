@@ -48,16 +48,28 @@ async def _compactor(store, interval: float) -> None:
         previous = rev
 
 
+def open_store(datastore: str, data_dir: str):
+    """The store a --datastore URL names: '' or sqlite:// (embedded, in the data dir) or etcd://h:p[,h:p]."""
+    if datastore.startswith("etcd://") or datastore.startswith("etcds://"):
+        from ..store.etcd import EtcdStore
+        return EtcdStore.from_url(datastore)
+    if datastore and not datastore.startswith("sqlite://"):
+        raise SystemExit(f"ketch: unsupported --datastore {datastore!r}: use sqlite:// or etcd://host:2379")
+    from ..store.sqlite import SQLiteStore
+    path = datastore[len("sqlite://"):] if datastore.startswith("sqlite://") and len(datastore) > 9 else \
+        os.path.join(data_dir, "state.db")
+    return SQLiteStore(path)
+
+
 async def run_up(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from ..apiserver.server import APIServer
-    from ..store.sqlite import SQLiteStore
 
     data_dir = os.path.abspath(args.data_dir or default_data_dir())
     os.makedirs(data_dir, exist_ok=True)
     t0 = time.monotonic()
-    store = SQLiteStore(os.path.join(data_dir, "state.db"))
+    store = open_store(getattr(args, "datastore", "") or "", data_dir)
     await store.start()
     server = APIServer(store, advertise=f"127.0.0.1:{args.port}")
     await server.start()
@@ -89,7 +101,8 @@ async def run_up(args: argparse.Namespace) -> int:
         run_in_up = getattr(mod, "run_in_up", None)
         if run_in_up is not None:
             tasks.append(loop.create_task(run_in_up(client, stop, args)))
-    print(f"ketch apiserver listening on {url} (data in {data_dir}, store sqlite)", flush=True)
+    kind = "etcd" if type(store).__name__ == "EtcdStore" else "sqlite"
+    print(f"ketch apiserver listening on {url} (data in {data_dir}, store {kind})", flush=True)
     print(f"ketch is ready in {time.monotonic() - t0:.2f}s. To use it:\n"
           f"  export KUBECONFIG={kubeconfig}\n  kubectl get namespaces", flush=True)
     await stop.wait()
@@ -131,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port (default 6443; 0 picks a free one)")
     up.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--compact-interval", type=float, default=COMPACT_INTERVAL, help=argparse.SUPPRESS)
+    up.add_argument("--datastore", default="", help="sqlite:// (default, embedded) or etcd://host:2379[,host:2379]")
     up.add_argument("-v", "--verbose", action="store_true")
     handlers = {}
     for mod in _command_modules():
