@@ -151,7 +151,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         port = _free_port()
         extra = ["--no-controllers"] if args.split else []
-        srv = subprocess.Popen([ketch, "up", "--data-dir", d, "--port", str(port), *extra],
+        srv = subprocess.Popen([ketch, "up", "--data-dir", d, "--port", str(port), "--http", *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cm = None
         try:

@@ -30,10 +30,11 @@ class Cluster:
     data_dir: Path
     port: int
     log_path: Path
+    secure: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def kubeconfig(self) -> str:
@@ -60,21 +61,26 @@ class Cluster:
         return self.proc.returncode
 
 
-def start_cluster(data_dir: Path, port: int | None = None, extra: list[str] | None = None) -> Cluster:
+def start_cluster(data_dir: Path, port: int | None = None, extra: list[str] | None = None,
+                  secure: bool = False) -> Cluster:
+    """A real `ketch up`. Plain HTTP on loopback unless secure (TLS + tokens, the default of ketch up):
+    the HTTP-level tests talk to it without credentials; tests/apiserver/test_auth.py covers TLS."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "home").mkdir(exist_ok=True)
     log_path = data_dir / "ketch.log"
     logf = open(log_path, "ab")
     offset = logf.tell()
-    proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", str(data_dir), "--port", str(port), *(extra or [])],
+    flags = [] if secure else ["--http"]
+    proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", str(data_dir), "--port", str(port), *flags,
+                             *(extra or [])],
                             stdout=logf, stderr=subprocess.STDOUT, cwd=str(ROOT))
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"ketch up exited {proc.returncode}:\n{log_path.read_text()}")
         if b"ready" in log_path.read_bytes()[offset:]:
-            return Cluster(proc, data_dir, port, log_path)
+            return Cluster(proc, data_dir, port, log_path, secure)
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"ketch up not ready in 30s:\n{log_path.read_text()}")

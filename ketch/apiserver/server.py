@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 from ..api import errors
 from ..api.registry import REGISTRY, Registry, ResourceInfo
 from ..store.base import CompactedError
-from . import discovery
+from . import auth, discovery
 from .cache import ADDED, Entry, Watcher
 from .resources import ResourceService, ensure_namespaces
 
@@ -84,7 +84,12 @@ def success_status(details: dict | None = None, code: int = 200) -> dict:
 class APIServer:
     """Routes requests to the resource service; owns the watch streams."""
 
-    def __init__(self, store: Any, registry: Registry = REGISTRY, advertise: str = "127.0.0.1:6443"):
+    def __init__(self, store: Any, registry: Registry = REGISTRY, advertise: str = "127.0.0.1:6443",
+                 tokens: auth.TokenFile | None = None, secure: bool = False):
+        """secure=False (plain HTTP on loopback, asked for explicitly) treats every caller as admin."""
+        self.tokens = tokens
+        self.secure = secure
+        self.ca_pem = b""
         self.registry = registry
         self.service = ResourceService(store, registry)
         self.store = store
@@ -116,6 +121,13 @@ class APIServer:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         t0 = time.perf_counter()
         try:
+            if not self.secure:
+                request["user"] = auth.INSECURE_ADMIN
+            else:
+                user = auth.authenticate(request, self.tokens)
+                if user is auth.ANONYMOUS and request.path not in auth.PUBLIC_PATHS:
+                    raise errors.StatusError(401, "Unauthorized", "Unauthorized")
+                request["user"] = user
             resp = await handler(request)
         except errors.StatusError as e:
             resp = status_response(e)
@@ -172,6 +184,8 @@ class APIServer:
             return web.Response(text=self._metrics(), content_type="text/plain")
         if head == "openapi":
             return self._openapi(request, parts)
+        if head == "ketch" and parts[1:] == ["join"] and request.method == "POST":
+            return await self._join(request)
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
 
     def _discovery_root(self, request: web.Request, legacy: bool) -> web.Response:
@@ -229,6 +243,7 @@ class APIServer:
         method = request.method
         svc = self.service
         dry_run = "All" in q.getall("dryRun", [])
+        self._authorize(request, ri, ns, name, sub)
         if ri.extra.get("convert") == "events":
             return await self._events_v1_request(request, ri, ns, name, dry_run)
         if ri.namespaced and ns is None and method not in ("GET",) and not (method == "DELETE" and not name):
@@ -252,6 +267,9 @@ class APIServer:
             if name:
                 return self._not_served(ri, sub)
             body = await self._read_object(request)
+            why = auth.check_create_body(request["user"], ri.plural, ns, body)
+            if why is not None:
+                raise errors.forbidden(f"{ri.plural} is forbidden: {why}", ri.plural, "", ri.group)
             res = await svc.create(ri, ns, body, dry_run=dry_run, field_validation=_fv(q), manager=_manager(request))
             return respond(res.raw, 201, headers=_warning_headers(res.warnings))
         if method == "PUT":
@@ -340,6 +358,44 @@ class APIServer:
             res = await svc.patch(ri, ns, name, apply, dry_run=dry_run, field_validation="Ignore")
             return respond(to_events_v1(res.obj))
         raise errors.method_not_allowed()
+
+    async def _join(self, request: web.Request) -> web.Response:
+        """A node joining with the cluster's join token gets a token bound to its node name."""
+        user: auth.User = request["user"]
+        if not self.secure or self.tokens is None:
+            raise errors.bad_request("joining needs a secure (TLS) server")
+        if "system:bootstrappers" not in user.groups and not user.is_admin:
+            raise errors.forbidden("only the join token may join nodes")
+        body = await self._read_object(request)
+        node = (body or {}).get("nodeName") if isinstance(body, dict) else None
+        from ..api.validation import validate_name
+        if not node or validate_name("Node", node):
+            raise errors.bad_request(f"invalid nodeName {node!r}: {validate_name('Node', node or '') or 'required'}")
+        username = f"system:node:{node}"
+        token = self.tokens.find_user(username)
+        if token is None:
+            from .pki import new_token
+            token = new_token()
+            self.tokens.add(token, username, ["system:nodes", "system:authenticated"])
+        return respond({"nodeName": node, "user": username, "token": token,
+                        "certificateAuthorityData": base64.b64encode(self.ca_pem).decode()})
+
+    def _authorize(self, request: web.Request, ri: ResourceInfo, ns: str | None, name: str, sub: str) -> None:
+        user: auth.User = request["user"]
+        if user.is_admin:
+            return
+        m = request.method
+        if m == "GET":
+            verb = "get" if name else ("watch" if _truthy(request.query.get("watch")) else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                    "DELETE": "delete" if name else "deletecollection"}.get(m, m.lower())
+        current = self.service.current(ri, ns, name) if name and verb != "create" else None
+        why = auth.authorize(user, verb, ri.plural, sub, ns, name, current=current.obj if current else None)
+        if why is not None:
+            what = f'{ri.plural}{"." + ri.group if ri.group else ""}'
+            target = f' "{name}"' if name else ""
+            raise errors.forbidden(f'{what}{target} is forbidden: {why}', ri.plural, name, ri.group)
 
     def _not_served(self, ri: ResourceInfo, sub: str) -> web.Response:
         raise errors.StatusError(503, "ServiceUnavailable",

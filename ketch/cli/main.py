@@ -15,18 +15,33 @@ DEFAULT_PORT = 6443
 COMPACT_INTERVAL = 300.0
 
 
+def _is_loopback(address: str) -> bool:
+    import ipaddress
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def default_data_dir() -> str:
     return "/var/lib/ketch" if os.geteuid() == 0 else os.path.expanduser("~/.ketch")
 
 
-def write_kubeconfig(path: str, server: str, token: str | None = None) -> None:
-    """An admin kubeconfig that the real kubectl uses as is."""
+def write_kubeconfig(path: str, server: str, token: str | None = None, ca_pem: bytes | None = None) -> None:
+    """An admin kubeconfig that the real kubectl uses as is (the CA embedded)."""
+    import base64
+
     import yaml
 
     user: dict = {"token": token} if token else {}
+    cluster: dict = {"server": server}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     cfg = {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "ketch", "cluster": {"server": server}}],
+        "clusters": [{"name": "ketch", "cluster": cluster}],
         "users": [{"name": "ketch-admin", "user": user}],
         "contexts": [{"name": "ketch", "context": {"cluster": "ketch", "user": "ketch-admin", "namespace": "default"}}],
         "current-context": "ketch",
@@ -69,13 +84,40 @@ async def run_up(args: argparse.Namespace) -> int:
     data_dir = os.path.abspath(args.data_dir or default_data_dir())
     os.makedirs(data_dir, exist_ok=True)
     t0 = time.monotonic()
+    secure = not args.http
+    if not secure and not _is_loopback(args.address):
+        print(f"ketch: --http serves without TLS or authentication, so only on loopback, not {args.address}",
+              file=sys.stderr)
+        return 2
+    ssl_ctx = None
+    tokens = None
+    admin_token = None
+    ca_pem = None
+    if secure:
+        from ..apiserver.auth import TokenFile, server_ssl_context
+        from ..apiserver.pki import PKI, default_hosts, new_token
+        pki = PKI(os.path.join(data_dir, "pki"))
+        pki.ensure(default_hosts(args.address) + list(args.tls_san or []))
+        tokens = TokenFile(os.path.join(pki.dir, "tokens.json"))
+        admin_token = tokens.find_user("ketch-admin")
+        if admin_token is None:
+            admin_token = new_token()
+            tokens.add(admin_token, "ketch-admin", ["system:masters", "system:authenticated"])
+        join_token = tokens.find_user("system:bootstrap:join")
+        if join_token is None:
+            join_token = new_token()
+            tokens.add(join_token, "system:bootstrap:join", ["system:bootstrappers"])
+        ssl_ctx = server_ssl_context(pki.serving_cert, pki.serving_key, pki.ca_cert)
+        with open(pki.ca_cert, "rb") as f:
+            ca_pem = f.read()
     store = open_store(getattr(args, "datastore", "") or "", data_dir)
     await store.start()
-    server = APIServer(store, advertise=f"127.0.0.1:{args.port}")
+    server = APIServer(store, advertise=f"{args.address}:{args.port}", tokens=tokens, secure=secure)
+    server.ca_pem = ca_pem or b""
     await server.start()
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, args.address, args.port, backlog=1024, reuse_address=True)
+    site = web.TCPSite(runner, args.address, args.port, backlog=1024, reuse_address=True, ssl_context=ssl_ctx)
     try:
         await site.start()
     except OSError as e:
@@ -85,16 +127,18 @@ async def run_up(args: argparse.Namespace) -> int:
         await store.close()
         return 1
     port = site._server.sockets[0].getsockname()[1] if args.port == 0 else args.port  # type: ignore[union-attr]
-    url = f"http://{args.address}:{port}"
+    host = "127.0.0.1" if args.address in ("0.0.0.0", "::") else args.address
+    url = f"{'https' if secure else 'http'}://{host}:{port}"
     kubeconfig = os.path.join(data_dir, "kubeconfig")
-    write_kubeconfig(kubeconfig, url)
+    write_kubeconfig(kubeconfig, url, admin_token, ca_pem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     from ..client.rest import Client
 
-    client = Client(url, user_agent="ketch-up")
+    client = Client(url, token=admin_token, ca_file=os.path.join(data_dir, "pki", "ca.crt") if secure else None,
+                    user_agent="ketch-up")
     tasks = [loop.create_task(_compactor(store, args.compact_interval))]
     # Each component that runs inside `ketch up` has a command module with run_in_up().
     for mod in _command_modules():
@@ -102,7 +146,11 @@ async def run_up(args: argparse.Namespace) -> int:
         if run_in_up is not None:
             tasks.append(loop.create_task(run_in_up(client, stop, args)))
     kind = "etcd" if type(store).__name__ == "EtcdStore" else "sqlite"
-    print(f"ketch apiserver listening on {url} (data in {data_dir}, store {kind})", flush=True)
+    print(f"ketch apiserver listening on {url} (data in {data_dir}, store {kind}"
+          f"{', TLS + token authentication' if secure else ', plain HTTP without authentication'})", flush=True)
+    if secure:
+        print(f"join token for more nodes: {join_token}\n"
+              f"  ketch agent --server {url} --token <join token> --node-name NAME", flush=True)
     print(f"ketch is ready in {time.monotonic() - t0:.2f}s. To use it:\n"
           f"  export KUBECONFIG={kubeconfig}\n  kubectl get namespaces", flush=True)
     await stop.wait()
@@ -145,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--compact-interval", type=float, default=COMPACT_INTERVAL, help=argparse.SUPPRESS)
     up.add_argument("--datastore", default="", help="sqlite:// (default, embedded) or etcd://host:2379[,host:2379]")
+    up.add_argument("--http", action="store_true",
+                    help="serve plain HTTP without authentication (loopback only; for development and tests)")
+    up.add_argument("--tls-san", action="append", help="extra name or IP for the serving certificate")
     up.add_argument("-v", "--verbose", action="store_true")
     handlers = {}
     for mod in _command_modules():
