@@ -1,0 +1,110 @@
+"""Security by default: TLS with the cluster CA, tokens and client certificates, 401/403, node restriction."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ketch.apiserver.pki import PKI
+from tests.conftest import start_cluster
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory):
+    c = start_cluster(tmp_path_factory.mktemp("secure"), secure=True)
+    yield c
+    assert c.stop() == 0
+
+
+def _ctx(c, cert: tuple[str, str] | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(c.data_dir / "pki" / "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+def call(c, method: str, path: str, token: str | None = None, body: dict | None = None,
+         cert: tuple[str, str] | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if method == "PATCH":
+        headers["Content-Type"] = "application/merge-patch+json"
+    req = urllib.request.Request(c.url + path, method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, context=_ctx(c, cert), timeout=10) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw[:1] == b"{" else {"raw": raw.decode()}
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def join_token(c) -> str:
+    m = re.search(r"join token for more nodes: (\S+)", c.log_path.read_text())
+    assert m, c.log_path.read_text()
+    return m.group(1)
+
+
+def test_kubectl_and_python_client_use_tls_and_the_admin_token(secure):
+    assert secure.url.startswith("https://")
+    out = secure.kubectl("get", "ns", "-o", "name").stdout.split()
+    assert "namespace/default" in out
+    from kubernetes import client, config
+    api = client.CoreV1Api(config.new_client_from_config(config_file=secure.kubeconfig))
+    assert "kube-system" in [n.metadata.name for n in api.list_namespace().items]
+
+
+def test_anonymous_and_wrong_tokens_are_rejected(secure):
+    assert call(secure, "GET", "/api/v1/namespaces")[0] == 401
+    code, st = call(secure, "GET", "/api/v1/namespaces", token="not-a-token")
+    assert code == 401 and st["reason"] == "Unauthorized"
+    assert call(secure, "GET", "/readyz")[0] == 200      # health stays public
+    # a client that does not trust the cluster CA cannot talk to it at all
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(secure.url + "/readyz", context=ssl.create_default_context(), timeout=5)
+
+
+def test_client_certificates_authenticate_as_cn_with_groups(secure, tmp_path):
+    pki = PKI(str(secure.data_dir / "pki"))
+    paths = {}
+    for user, groups in (("alice", ["system:masters"]), ("bob", [])):
+        cert, key = pki.issue(user, groups)
+        (tmp_path / f"{user}.crt").write_bytes(cert)
+        (tmp_path / f"{user}.key").write_bytes(key)
+        paths[user] = (str(tmp_path / f"{user}.crt"), str(tmp_path / f"{user}.key"))
+    assert call(secure, "GET", "/api/v1/namespaces", cert=paths["alice"])[0] == 200
+    code, st = call(secure, "GET", "/api/v1/namespaces", cert=paths["bob"])
+    assert code == 403 and st["reason"] == "Forbidden" and 'User "bob"' in st["message"]
+
+
+def test_a_joined_node_can_only_act_as_itself(secure):
+    code, st = call(secure, "GET", "/api/v1/pods", token=join_token(secure))
+    assert code == 403                                  # the join token only joins
+    code, creds = call(secure, "POST", "/ketch/join", token=join_token(secure), body={"nodeName": "n1"})
+    assert code == 200 and creds["user"] == "system:node:n1"
+    tok = creds["token"]
+    code, again = call(secure, "POST", "/ketch/join", token=join_token(secure), body={"nodeName": "n1"})
+    assert again["token"] == tok                         # stable per node
+    assert call(secure, "POST", "/ketch/join", token=join_token(secure), body={"nodeName": "Bad_Name"})[0] == 400
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+    assert call(secure, "POST", "/api/v1/nodes", token=tok, body=node)[0] == 201
+    other = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}}
+    code, st = call(secure, "POST", "/api/v1/nodes", token=tok, body=other)
+    assert code == 403 and 'node "n1"' in st["message"]
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "n1"},
+             "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40}}
+    assert call(secure, "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                token=tok, body=lease)[0] == 201
+    assert call(secure, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1", token=tok)[0] == 200
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    assert call(secure, "POST", "/api/v1/namespaces/default/configmaps", token=tok, body=cm)[0] == 403
+    # the admin made n2; node n1 may not touch it
+    secure.kubectl("apply", "-f", "-", input=json.dumps(other))
+    code, st = call(secure, "PATCH", "/api/v1/nodes/n2", token=tok, body={"metadata": {"labels": {"x": "y"}}})
+    assert code == 403
