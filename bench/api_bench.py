@@ -170,11 +170,27 @@ async def create_namespace(s: aiohttp.ClientSession, url: str, ns: str) -> None:
         await r.read()
 
 
-async def bench(args: argparse.Namespace, url: str, pid: int) -> dict[str, str]:
+def credentials(kubeconfig: str | None) -> tuple[dict, object]:
+    """Headers and SSL context from a ketch kubeconfig (token + embedded CA); none for plain HTTP."""
+    if not kubeconfig:
+        return {}, None
+    import base64
+    import ssl
+
+    import yaml
+    cfg = yaml.safe_load(open(kubeconfig))
+    token = cfg["users"][0]["user"].get("token")
+    ca = cfg["clusters"][0]["cluster"].get("certificate-authority-data")
+    ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode()) if ca else None
+    return ({"Authorization": f"Bearer {token}"} if token else {}), ctx
+
+
+async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     out["idle RSS (MB)"] = f"{rss_mb(pid):.1f}"
-    conn = aiohttp.TCPConnector(limit=args.clients + args.watchers + 8)
-    async with aiohttp.ClientSession(connector=conn) as s:
+    headers, ssl_ctx = credentials(kubeconfig)
+    conn = aiohttp.TCPConnector(limit=args.clients + args.watchers + 8, ssl=ssl_ctx if ssl_ctx else True)
+    async with aiohttp.ClientSession(connector=conn, headers=headers) as s:
         await create_namespace(s, url, "bench")
         await create_namespace(s, url, "big")
         await create_namespace(s, url, "watch")
@@ -215,6 +231,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--url", help="bench an already running apiserver instead of starting one")
     ap.add_argument("--full", action="store_true", help="run scheduler/controllers/agent inside ketch up too")
+    ap.add_argument("--http", action="store_true", help="plain HTTP without authentication (default: TLS + token)")
     ap.add_argument("--pid", type=int, help="with --url: the server's PID, for RSS")
     args = ap.parse_args()
     try:
@@ -234,6 +251,8 @@ def main() -> None:
     extra = [f for f in ("--no-scheduler", "--no-controllers", "--no-agent") if f in helptext]
     if args.full:
         extra = []
+    if args.http:
+        extra.append("--http")
     proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port), *extra],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -243,7 +262,9 @@ def main() -> None:
                 raise SystemExit("ketch up did not become ready:\n" + open(os.path.join(data, "ketch.log")).read())
             time.sleep(0.05)
         time.sleep(1.0)
-        results = asyncio.run(bench(args, f"http://127.0.0.1:{port}", proc.pid))
+        scheme = "http" if args.http else "https"
+        results = asyncio.run(bench(args, f"{scheme}://127.0.0.1:{port}", proc.pid,
+                                    None if args.http else os.path.join(data, "kubeconfig")))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -255,7 +276,8 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, results: dict[str, str]) -> None:
-    print(f"ketch API benchmark ({os.cpu_count()} cores, {args.clients} clients, 1 KB pods, client on the same machine)")
+    print(f"ketch API benchmark ({os.cpu_count()} cores, {args.clients} clients, 1 KB pods, client on the same machine, "
+          f"{'plain HTTP' if args.http else 'TLS + bearer token'})")
     width = max(len(k) for k in results)
     for k, v in results.items():
         print(f"  {k:<{width}}  {v}")
