@@ -16,7 +16,7 @@ from typing import Any
 
 from ..api import errors
 
-PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/version/"}
+PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/version/", "/ketch/ca.crt"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,10 @@ def authenticate(request: Any, tokens: TokenFile | None) -> User:
     """The user a request comes from; raises 401 when credentials are given but wrong."""
     h = request.headers.get("Authorization", "")
     if h[:7].lower() == "bearer ":
-        user = tokens.lookup(h[7:].strip()) if tokens else None
+        token = h[7:].strip()
+        if token.startswith("K10") and "::" in token:     # a join token: K10<CA hash>::<secret>
+            token = token.split("::", 1)[1]
+        user = tokens.lookup(token) if tokens else None
         if user is None:
             raise errors.StatusError(401, "Unauthorized", "Unauthorized")
         return user

@@ -186,6 +186,8 @@ class APIServer:
             return self._openapi(request, parts)
         if head == "ketch" and parts[1:] == ["join"] and request.method == "POST":
             return await self._join(request)
+        if head == "ketch" and parts[1:] == ["ca.crt"] and self.ca_pem:
+            return web.Response(body=self.ca_pem, content_type="application/x-pem-file")
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
 
     def _discovery_root(self, request: web.Request, legacy: bool) -> web.Response:

@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 
+from ..client.kubeconfig import write_kubeconfig
+
 DEFAULT_PORT = 6443
 COMPACT_INTERVAL = 300.0
 
@@ -27,29 +29,6 @@ def _is_loopback(address: str) -> bool:
 
 def default_data_dir() -> str:
     return "/var/lib/ketch" if os.geteuid() == 0 else os.path.expanduser("~/.ketch")
-
-
-def write_kubeconfig(path: str, server: str, token: str | None = None, ca_pem: bytes | None = None) -> None:
-    """An admin kubeconfig that the real kubectl uses as is (the CA embedded)."""
-    import base64
-
-    import yaml
-
-    user: dict = {"token": token} if token else {}
-    cluster: dict = {"server": server}
-    if ca_pem:
-        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
-    cfg = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "ketch", "cluster": cluster}],
-        "users": [{"name": "ketch-admin", "user": user}],
-        "contexts": [{"name": "ketch", "context": {"cluster": "ketch", "user": "ketch-admin", "namespace": "default"}}],
-        "current-context": "ketch",
-    }
-    tmp = path + ".tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
-    os.replace(tmp, path)
 
 
 async def _compactor(store, interval: float) -> None:
@@ -110,6 +89,8 @@ async def run_up(args: argparse.Namespace) -> int:
         ssl_ctx = server_ssl_context(pki.serving_cert, pki.serving_key, pki.ca_cert)
         with open(pki.ca_cert, "rb") as f:
             ca_pem = f.read()
+        from ..client.join import ca_hash
+        join_token = f"K10{ca_hash(ca_pem)}::{join_token}"
     store = open_store(getattr(args, "datastore", "") or "", data_dir)
     await store.start()
     server = APIServer(store, advertise=f"{args.address}:{args.port}", tokens=tokens, secure=secure)

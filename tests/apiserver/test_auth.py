@@ -108,3 +108,22 @@ def test_a_joined_node_can_only_act_as_itself(secure):
     secure.kubectl("apply", "-f", "-", input=json.dumps(other))
     code, st = call(secure, "PATCH", "/api/v1/nodes/n2", token=tok, body={"metadata": {"labels": {"x": "y"}}})
     assert code == 403
+
+
+async def test_join_pins_the_ca_and_writes_node_credentials(secure, tmp_path):
+    from ketch.client.join import JoinError, join
+    from ketch.client.rest import Client
+    token = join_token(secure)
+    assert token.startswith("K10") and "::" in token
+    path = await join(secure.url, token, "worker-1", str(tmp_path / "node.kubeconfig"))
+    client = Client.from_kubeconfig(path)
+    try:
+        node = await client.create(client.resource("nodes"), None, {"metadata": {"name": "worker-1"}})
+        assert node["metadata"]["name"] == "worker-1"
+    finally:
+        await client.close()
+    forged = "K10" + "0" * 64 + "::" + token.split("::", 1)[1]
+    with pytest.raises(JoinError, match="does not match"):
+        await join(secure.url, forged, "worker-2", str(tmp_path / "x.kubeconfig"))
+    with pytest.raises(JoinError, match="refused"):
+        await join(secure.url, token.split("::")[0] + "::wrong", "worker-2", str(tmp_path / "y.kubeconfig"))
