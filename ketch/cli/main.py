@@ -117,6 +117,8 @@ async def run_up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     from ..client.rest import Client
+    from .cmd_status import remove_pid, write_pid
+    write_pid(data_dir)
 
     client = Client(url, token=admin_token, ca_file=os.path.join(data_dir, "pki", "ca.crt") if secure else None,
                     user_agent="ketch-up")
@@ -144,13 +146,14 @@ async def run_up(args: argparse.Namespace) -> int:
     await server.close()
     await runner.cleanup()
     await store.close()
+    remove_pid(data_dir)
     print("ketch: stopped", flush=True)
     return 0
 
 
 # Command modules under ketch/cli/: each has add_parser(subparsers) and run(args) -> int (async),
 # and optionally run_in_up(client, stop, args) for components that `ketch up` runs in-process.
-COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent")
+COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent", "cmd_status")
 
 
 def _command_modules() -> list:
