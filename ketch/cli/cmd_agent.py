@@ -1,0 +1,155 @@
+"""`ketch agent`: the node agent, as a client of the apiserver (and inside `ketch up`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+
+from ..client.rest import Client
+
+RUNTIMES = ("fake", "process", "containerd")
+
+
+def _add_tunables(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crash-backoff", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--lease-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+
+
+def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> list[str]:
+    """Register `ketch agent` (and `ketch up --runtime/--no-agent`)."""
+    p = sub.add_parser("agent", help="run the node agent against an apiserver")
+    p.add_argument("--kubeconfig", help="kubeconfig of the apiserver (or join with --server and --token)")
+    p.add_argument("--server", help="apiserver URL to join (with --token, the cluster's join token)")
+    p.add_argument("--token", help="the join token `ketch up` printed")
+    p.add_argument("--ca-file", help="CA certificate of the apiserver (default: trust it on first join)")
+    p.add_argument("--node-name", default=socket.gethostname(),
+                   help="node name (default: hostname); with --nodes N, the prefix of N node names")
+    p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default process)")
+    p.add_argument("--nodes", type=int, default=1, help="simulate this many nodes (runtime fake only)")
+    p.add_argument("--data-dir", help="where the agent keeps its state and logs")
+    p.add_argument("-v", "--verbose", action="store_true")
+    _add_tunables(p)
+    up.add_argument("--runtime", choices=RUNTIMES, default=None,
+                    help="container runtime of the built-in node agent (default process)")
+    up.add_argument("--no-agent", action="store_true", help="do not run a node agent inside ketch up")
+    up.add_argument("--node-name", default=None, help=argparse.SUPPRESS)
+    _add_tunables(up)
+    return ["agent"]
+
+
+def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: str, nodes: int = 1):
+    from ..node import AgentOptions
+    return AgentOptions(node_name=node_name, runtime=runtime, data_dir=data_dir, nodes=nodes,
+                        backoff_base=args.crash_backoff, lease_interval=args.lease_interval,
+                        workers=16 if runtime == "fake" else 8)
+
+
+def _check(runtime: str, nodes: int) -> str | None:
+    if runtime == "containerd":
+        return ("the containerd runtime is not available yet in this build; use --runtime process "
+                "(host processes) or --runtime fake")
+    if nodes > 1 and runtime != "fake":
+        return "--nodes > 1 simulates nodes and needs --runtime fake"
+    if nodes < 1:
+        return "--nodes must be at least 1"
+    return None
+
+
+def _default_runtime() -> tuple[str, str]:
+    """The runtime `ketch up` picks when none is given, and why."""
+    if shutil.which("containerd") and os.geteuid() == 0:
+        return "process", "containerd is installed, but ketch's containerd runtime is not ready yet"
+    return "process", "no usable container runtime (containerd) here; containers run as host processes"
+
+
+async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
+    if getattr(args, "no_agent", False):
+        return
+    from ..node import run_agent
+    runtime = args.runtime
+    if runtime is None:
+        runtime, why = _default_runtime()
+        print(f"ketch agent: runtime {runtime} ({why}; choose with --runtime)", flush=True)
+    else:
+        print(f"ketch agent: runtime {runtime} (from --runtime)", flush=True)
+    err = _check(runtime, 1)
+    if err:
+        print(f"ketch agent: {err}", file=sys.stderr, flush=True)
+        return
+    from .main import default_data_dir
+    data_dir = os.path.join(os.path.abspath(args.data_dir or default_data_dir()), "agent")
+    await run_agent(client, stop, _options(args, data_dir, runtime, args.node_name or socket.gethostname()))
+
+
+async def join(server: str, token: str, node: str, ca_file: str | None, kubeconfig: str) -> None:
+    """Trade the join token for this node's own credentials and write them to a kubeconfig."""
+    import base64
+    import ssl
+
+    import aiohttp
+    import yaml
+
+    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    if not ca_file:   # trust on first use: the answer carries the cluster CA used from then on
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    async with aiohttp.ClientSession() as s, s.post(
+            server.rstrip("/") + "/ketch/join", json={"nodeName": node}, ssl=ctx,
+            headers={"Authorization": f"Bearer {token}"}) as r:
+        body = await r.json(content_type=None)
+        if r.status != 200:
+            raise ValueError((body or {}).get("message") or f"HTTP {r.status}")
+    os.makedirs(os.path.dirname(kubeconfig), mode=0o700, exist_ok=True)
+    ca_path = os.path.join(os.path.dirname(kubeconfig), "ca.crt")
+    with open(ca_path, "wb") as f:
+        f.write(base64.b64decode(body["certificateAuthorityData"]))
+    cfg = {"apiVersion": "v1", "kind": "Config",
+           "clusters": [{"name": "ketch", "cluster": {"server": server, "certificate-authority": ca_path}}],
+           "users": [{"name": body["user"], "user": {"token": body["token"]}}],
+           "contexts": [{"name": "ketch", "context": {"cluster": "ketch", "user": body["user"]}}],
+           "current-context": "ketch"}
+    with open(os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from ..node import run_agent
+    err = _check(args.runtime, args.nodes)
+    if err:
+        print(f"ketch agent: {err}", file=sys.stderr)
+        return 1
+    from .main import default_data_dir
+    data_dir = os.path.abspath(args.data_dir or os.path.join(default_data_dir(), "agent"))
+    kubeconfig = args.kubeconfig
+    if not kubeconfig:
+        kubeconfig = os.path.join(data_dir, "kubeconfig")
+        if args.server and args.token:
+            try:
+                await join(args.server, args.token, args.node_name, args.ca_file, kubeconfig)
+            except (OSError, ValueError, KeyError) as e:
+                print(f"ketch agent: cannot join {args.server}: {e}", file=sys.stderr)
+                return 1
+        elif not os.path.exists(kubeconfig):
+            print("ketch agent: give --kubeconfig, or --server and --token to join a cluster", file=sys.stderr)
+            return 1
+    try:
+        client = Client.from_kubeconfig(kubeconfig, user_agent="ketch-agent")
+    except (OSError, KeyError, StopIteration) as e:
+        print(f"ketch agent: cannot use kubeconfig {kubeconfig}: {e}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
+          f"runtime {args.runtime}, data in {data_dir}", flush=True)
+    try:
+        await run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes))
+    finally:
+        await client.close()
+    return 0

@@ -1,0 +1,88 @@
+"""The runtime interface the node agent drives: one pod sandbox plus its containers."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class ContainerConfigError(Exception):
+    """The container cannot be created from its spec (reported as CreateContainerConfigError)."""
+
+
+class ContainerStartError(Exception):
+    """The runtime failed to start the container (reported as RunContainerError)."""
+
+
+@dataclass
+class ContainerRecord:
+    """One run (attempt) of one container, as the runtime last observed it."""
+
+    name: str
+    attempt: int
+    id: str
+    started_at: float
+    running: bool = True
+    finished_at: float | None = None
+    exit_code: int | None = None
+    reason: str = ""          # for a terminated container: Completed, Error, OOMKilled...
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+PodChanged = Callable[[str], None]   # called with a pod uid when one of its containers changes
+
+
+class Runtime(abc.ABC):
+    """What the agent needs from a container runtime; all state is keyed by pod uid."""
+
+    name: str = "runtime"
+    version: str = "0.1.0"
+    runs_probes: bool = True
+
+    def __init__(self) -> None:
+        self.on_change: PodChanged = lambda uid: None
+
+    async def start(self) -> None:
+        """Start the runtime and re-adopt what it already runs."""
+        return None
+
+    async def close(self) -> None:
+        """Stop watching (running containers are left running)."""
+        return None
+
+    @abc.abstractmethod
+    def pod_uids(self) -> set[str]:
+        """Uids of every pod the runtime holds anything for."""
+
+    @abc.abstractmethod
+    async def run_sandbox(self, pod: dict) -> str:
+        """Make sure the pod's sandbox exists; return the pod IP."""
+
+    @abc.abstractmethod
+    async def start_container(self, pod: dict, container: dict, env: dict[str, str], attempt: int) -> ContainerRecord:
+        """Start one attempt of a container."""
+
+    @abc.abstractmethod
+    def containers(self, uid: str) -> dict[str, list[ContainerRecord]]:
+        """Every attempt of every container of a pod, oldest first, by container name."""
+
+    @abc.abstractmethod
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        """Stop the container's running attempt: SIGTERM, then SIGKILL after `grace` seconds."""
+
+    @abc.abstractmethod
+    async def remove_pod(self, uid: str) -> None:
+        """Forget the pod and remove what it left (all containers must be stopped)."""
+
+    async def exec_probe(self, uid: str, name: str, command: list[str], timeout: float) -> tuple[bool, str]:
+        """Run a command in the container's context; (succeeded, output)."""
+        return True, ""
+
+    def latest(self, uid: str, name: str) -> ContainerRecord | None:
+        runs = self.containers(uid).get(name)
+        return runs[-1] if runs else None
+
+    def running(self, uid: str) -> bool:
+        return any(r[-1].running for r in self.containers(uid).values() if r)
