@@ -11,13 +11,14 @@ from ketch.api.errors import StatusError
 from ketch.client.rest import Client
 from tests.conftest import start_cluster
 
-GI = 1024 ** 3
+# Tests create their own Node objects: keep the built-in node agent (it registers this machine) out.
+ISOLATED = ["--no-agent"]
 
 
 @pytest.fixture
 def kcluster(tmp_path):
     """A fresh cluster per test: nodes are cluster-wide, so tests must not share them."""
-    c = start_cluster(tmp_path / "ketch")
+    c = start_cluster(tmp_path / "ketch", extra=ISOLATED)
     yield c
     c.stop()
 

@@ -12,7 +12,17 @@ import yaml
 from ketch.client.rest import Client
 from tests.conftest import ROOT, start_cluster
 
-from .conftest import create_nodes, create_pod, get_pod, node, pod, wait_bound, wait_for, wait_unschedulable
+from .conftest import (
+    ISOLATED,
+    create_nodes,
+    create_pod,
+    get_pod,
+    node,
+    pod,
+    wait_bound,
+    wait_for,
+    wait_unschedulable,
+)
 
 
 async def test_no_overcommit_with_200_pods_raced_onto_10_nodes(kcluster, client):
@@ -95,7 +105,7 @@ async def test_user_plugin_from_the_docs(tmp_path: Path):
     (tmp_path / "avoid_maintenance.py").write_text(code)
     (tmp_path / "scheduler.yaml").write_text(conf)
     assert yaml.safe_load(conf)["pluginPaths"]
-    c = start_cluster(tmp_path / "k", extra=["--no-scheduler"])
+    c = start_cluster(tmp_path / "k", extra=[*ISOLATED, "--no-scheduler"])
     cl = Client(c.url)
     sched = await asyncio.create_subprocess_exec(
         str(ROOT / ".venv" / "bin" / "ketch"), "scheduler", "--kubeconfig", c.kubeconfig,
@@ -116,3 +126,13 @@ async def test_user_plugin_from_the_docs(tmp_path: Path):
         assert await sched.wait() == 0
         await cl.close()
         c.stop()
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path):
+    import subprocess
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("profiles:\n- plugins:\n    multiPoint:\n      enabled: [{name: Nope}]\n")
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "ketch"), "scheduler", "--kubeconfig", "/nonexistent",
+                        "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "ketch scheduler: unknown plugin 'Nope': add it to pluginPaths"

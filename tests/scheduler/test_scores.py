@@ -9,7 +9,7 @@ import yaml
 from ketch.client.rest import Client
 from tests.conftest import start_cluster
 
-from .conftest import create_nodes, create_pod, node, pod, wait_bound
+from .conftest import ISOLATED, create_nodes, create_pod, node, pod, wait_bound
 
 PURE_SCORES = ["NodeResourcesLeastAllocated", "NodeResourcesBalancedAllocation", "ImageLocality"]
 
@@ -23,7 +23,7 @@ async def only(tmp_path, request):
                "disabled": [{"name": n} for n in PURE_SCORES if n != keep]}}}]}
     path = tmp_path / "sched.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    c = start_cluster(tmp_path / "k", extra=["--scheduler-config", str(path)])
+    c = start_cluster(tmp_path / "k", extra=[*ISOLATED, "--scheduler-config", str(path)])
     cl = Client(c.url)
     yield cl
     await cl.close()
