@@ -55,6 +55,7 @@ def process_cluster(tmp_path_factory):
     c = start_cluster(tmp_path_factory.mktemp("ketch-proc"),
                       extra=["--runtime", "process", "--node-name", "proc-node", "--crash-backoff", "1"])
     yield c
+    c.kubectl("delete", "pods", "--all", "--timeout=30s", check=False)   # no host process outlives the tests
     assert c.stop() == 0, c.log_path.read_text()[-3000:]
 
 
