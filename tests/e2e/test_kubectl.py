@@ -2,7 +2,10 @@
 
 Every expectation is what a real Kubernetes apiserver answers.  Objects are created from YAML
 (`apply -f -` / `create -f -`): the generator commands (`kubectl create deployment ...`) send
-protobuf bodies, which are out of scope here.  Pods stay Pending (no scheduler / kubelet).
+protobuf bodies, which are out of scope here.  `ketch up --no-agent` runs the scheduler and the
+controller-manager but no node: as in a real cluster without nodes, Deployments get a
+ReplicaSet and pods, and every pod stays Pending, marked PodScheduled=False (Unschedulable) by the
+scheduler.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import start_cluster
+
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# the alphabet of generated name suffixes and pod-template-hash values (apimachinery rand.SafeEncodeString)
+SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +79,14 @@ def jp(cluster, kind_name: str, ns: str, path: str) -> str:
     return cluster.kubectl("get", kind_name, "-n", ns, "-o", f"jsonpath={path}").stdout
 
 
+def poll_jp(cluster, kind_name: str, ns: str, path: str, want: str, timeout: float = 15) -> None:
+    """Wait until a jsonpath over a controller-managed object reads `want` (its status is eventually consistent)."""
+    deadline = time.time() + timeout
+    while (got := jp(cluster, kind_name, ns, path)) != want:
+        assert time.time() < deadline, f"{kind_name} {path}: {got!r}, still not {want!r} after {timeout}s"
+        time.sleep(0.1)
+
+
 def kenv(cluster, **extra: str) -> dict:
     return dict(os.environ, KUBECONFIG=cluster.kubeconfig, HOME=str(cluster.data_dir / "home"), **extra)
 
@@ -83,16 +99,17 @@ def popen(cluster, out: Path, *args: str) -> subprocess.Popen:
         f.close()
 
 
-def wait_output(path: Path, pattern: str, timeout: float = 15) -> str:
+def wait_output(path: Path, pattern: str, timeout: float = 15, count: int = 1) -> str:
+    """Wait until `pattern` matches at least `count` times in the file."""
     rx = re.compile(pattern, re.M)
     deadline = time.time() + timeout
     text = ""
     while time.time() < deadline:
         text = path.read_text()
-        if rx.search(text):
+        if len(rx.findall(text)) >= count:
             return text
         time.sleep(0.05)
-    raise AssertionError(f"pattern {pattern!r} not seen within {timeout}s; output so far:\n{text}")
+    raise AssertionError(f"pattern {pattern!r} not seen {count}x within {timeout}s; output so far:\n{text}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -103,6 +120,16 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """`ketch up` without its built-in node agent: a control plane (apiserver, scheduler,
+    controller-manager) and no nodes, so that every pod stays Pending."""
+    c = start_cluster(tmp_path_factory.mktemp("ketch"), extra=["--no-agent"])
+    yield c
+    rc = c.stop()
+    assert rc == 0, f"ketch up did not stop cleanly ({rc}):\n{c.log_path.read_text()[-3000:]}"
 
 
 @pytest.fixture
@@ -292,13 +319,45 @@ def test_get_table_and_wide(cluster, three_pods):
 
 def test_get_deployment_table(cluster, ns):
     cluster.kubectl("apply", "-f", "-", input=dump(deployment("web", ns, sidecar=True)))
+    r = cluster.kubectl("get", "nodes")
+    assert (r.stdout, r.stderr.strip()) == ("", "No resources found")
+    # the deployment controller makes a ReplicaSet, the ReplicaSet controller two pods; with no
+    # nodes nothing is ever ready: 2 up to date, 0 available, 2 unavailable
+    poll_jp(cluster, "deploy/web", ns, "{.status.observedGeneration} {.status.replicas} {.status.updatedReplicas} "
+                                       "{.status.unavailableReplicas}", "1 2 2 2")
     rows = table(cluster.kubectl("get", "deployments", "-n", ns).stdout)
     assert rows[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert rows[1][:4] == ["web", "0/2", "0", "0"]
+    assert rows[1][:4] == ["web", "0/2", "2", "0"] and len(rows) == 2
     rows = table(cluster.kubectl("get", "deploy", "-n", ns, "-o", "wide").stdout)
     assert rows[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
-    assert rows[1][:4] + rows[1][5:] == ["web", "0/2", "0", "0", "main,sidecar", "nginx:1.25,busybox:1.36",
+    assert rows[1][:4] + rows[1][5:] == ["web", "0/2", "2", "0", "main,sidecar", "nginx:1.25,busybox:1.36",
                                          "app=web"]
+    # one ReplicaSet, named after the deployment and its pod-template-hash, owned by the deployment
+    rs = jp(cluster, "replicasets", ns, "{.items[*].metadata.name}")
+    assert re.fullmatch(rf"web-{SAFE}{{1,10}}", rs), rs
+    pth = rs.removeprefix("web-")
+    assert jp(cluster, f"rs/{rs}", ns, "{.metadata.labels.pod-template-hash} {.spec.replicas} "
+                                       "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} "
+                                       "{.metadata.ownerReferences[0].controller}") == f"{pth} 2 Deployment/web true"
+    rows = table(cluster.kubectl("get", "rs", "-n", ns, "-o", "wide").stdout)
+    assert rows[0] == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert rows[1][:4] + rows[1][5:] == [rs, "2", "2", "0", "main,sidecar", "nginx:1.25,busybox:1.36",
+                                         f"app=web,pod-template-hash={pth}"]
+    assert len(rows) == 2
+    # two pods of the ReplicaSet, Pending on no node, each marked unschedulable by the scheduler
+    r = cluster.kubectl("wait", "--for=condition=PodScheduled=False", "pods", "-l", "app=web", "-n", ns,
+                        "--timeout=15s")
+    assert len(lines(r.stdout)) == 2, r.stdout
+    rows = table(cluster.kubectl("get", "pods", "-n", ns, "-o", "wide").stdout)
+    assert len(rows) == 3
+    for row in rows[1:]:
+        assert re.fullmatch(rf"{rs}-{SAFE}{{5}}", row[0]), row
+        assert row[1:4] + row[5:] == ["0/2", "Pending", "0", "<none>", "<none>", "<none>", "<none>"]
+    got = jp(cluster, "pods", ns, "{range .items[*]}{.metadata.ownerReferences[0].kind}/"
+                                  "{.metadata.ownerReferences[0].name} {.metadata.labels.pod-template-hash} "
+                                  "{.status.conditions[*].type}={.status.conditions[*].status} "
+                                  "{.status.conditions[*].reason}{'\\n'}{end}")
+    assert got == f"ReplicaSet/{rs} {pth} PodScheduled=False Unschedulable\n" * 2
     rows = table(cluster.kubectl("get", "ns", ns).stdout)
     assert rows[0] == ["NAME", "STATUS", "AGE"]
     assert rows[1][:2] == [ns, "Active"]
@@ -380,14 +439,18 @@ def test_get_watch(cluster, ns, tmp_path):
         time.sleep(1.0)  # both watches listed the (empty) namespace and are waiting
         cluster.kubectl("create", "-f", "-", input=dump(pod("w1", ns, {"step": "one"})))
         wait_output(events_out, r"^ADDED\s+w1\s")
-        wait_output(plain_out, r"^w1\s")
-        cluster.kubectl("label", "pod", "w1", "-n", ns, "step=two", "--overwrite")
+        # with no nodes the scheduler writes PodScheduled=False (Unschedulable): a MODIFIED event of its own
+        cluster.kubectl("wait", "--for=condition=PodScheduled=False", "pod/w1", "-n", ns, "--timeout=15s")
         wait_output(events_out, r"^MODIFIED\s+w1\s")
+        wait_output(plain_out, r"^w1\s", count=2)
+        cluster.kubectl("label", "pod", "w1", "-n", ns, "step=two", "--overwrite")
+        wait_output(events_out, r"^MODIFIED\s+w1\s", count=2)
         cluster.kubectl("delete", "pod", "w1", "-n", ns)
         wait_output(events_out, r"^DELETED\s+w1\s")
         cluster.kubectl("create", "-f", "-", input=dump(pod("w2", ns)))
-        ev = wait_output(events_out, r"^ADDED\s+w2\s")
-        plain = wait_output(plain_out, r"^w2\s")
+        cluster.kubectl("wait", "--for=condition=PodScheduled=False", "pod/w2", "-n", ns, "--timeout=15s")
+        ev = wait_output(events_out, r"^MODIFIED\s+w2\s")
+        plain = wait_output(plain_out, r"^w2\s", count=2)
         assert w_events.poll() is None and w_plain.poll() is None, "watch ended early"
     finally:
         stop(w_events)
@@ -395,12 +458,14 @@ def test_get_watch(cluster, ns, tmp_path):
     rows = table(ev)
     assert rows[0] == ["EVENT", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert [r[:5] for r in rows[1:]] == [["ADDED", "w1", "0/1", "Pending", "0"],
-                                         ["MODIFIED", "w1", "0/1", "Pending", "0"],
+                                         ["MODIFIED", "w1", "0/1", "Pending", "0"],  # the scheduler
+                                         ["MODIFIED", "w1", "0/1", "Pending", "0"],  # the label
                                          ["DELETED", "w1", "0/1", "Pending", "0"],
-                                         ["ADDED", "w2", "0/1", "Pending", "0"]]
+                                         ["ADDED", "w2", "0/1", "Pending", "0"],
+                                         ["MODIFIED", "w2", "0/1", "Pending", "0"]]
     rows = table(plain)
     assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert [r[:4] for r in rows[1:]] == [["w1", "0/1", "Pending", "0"]] * 3 + [["w2", "0/1", "Pending", "0"]]
+    assert [r[:4] for r in rows[1:]] == [["w1", "0/1", "Pending", "0"]] * 4 + [["w2", "0/1", "Pending", "0"]] * 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,19 +474,39 @@ def test_get_watch(cluster, ns, tmp_path):
 
 def test_describe(cluster, ns):
     cluster.kubectl("apply", "-f", "-", input=dump(deployment("web", ns)))
+    # wait for the controllers to settle: two pods created, none of them available (no nodes)
+    poll_jp(cluster, "deploy/web", ns,
+            "{.status.observedGeneration} {.status.replicas} {.status.updatedReplicas} {.status.unavailableReplicas} "
+            "{.status.conditions[?(@.type=='Progressing')].reason} "
+            "{.status.conditions[?(@.type=='Available')].status}/{.status.conditions[?(@.type=='Available')].reason}",
+            "1 2 2 2 ReplicaSetUpdated False/MinimumReplicasUnavailable")
+    rs = jp(cluster, "replicasets", ns, "{.items[*].metadata.name}")
+    assert re.fullmatch(rf"web-{SAFE}{{1,10}}", rs), rs
+    poll_jp(cluster, "events", ns, "{.items[?(@.reason=='ScalingReplicaSet')].message}",
+            f"Scaled up replica set {rs} from 0 to 2")
     out = cluster.kubectl("describe", "deployment", "web", "-n", ns).stdout
     for rx in (r"^Name:\s+web$", rf"^Namespace:\s+{ns}$", r"^Labels:\s+app=web$", r"^Selector:\s+app=web$",
-               r"^Replicas:\s+2 desired \| 0 updated \| 0 total \| 0 available \| 0 unavailable$",
+               r"^Annotations:\s+deployment\.kubernetes\.io/revision: 1$",
+               r"^Replicas:\s+2 desired \| 2 updated \| 2 total \| 0 available \| 2 unavailable$",
                r"^StrategyType:\s+RollingUpdate$",
                r"^RollingUpdateStrategy:\s+25% max unavailable, 25% max surge$",
-               r"^Pod Template:$", r"^\s+Image:\s+nginx:1\.25$", r"^\s+Port:\s+80/TCP$", r"^Events:\s+<none>$"):
+               r"^Pod Template:$", r"^\s+Image:\s+nginx:1\.25$", r"^\s+Port:\s+80/TCP$",
+               r"^Conditions:\n\s+Type\s+Status\s+Reason\n\s+----\s+------\s+------\n"
+               r"\s+Progressing\s+True\s+ReplicaSetUpdated\n\s+Available\s+False\s+MinimumReplicasUnavailable$",
+               r"^OldReplicaSets:\s+<none>$", rf"^NewReplicaSet:\s+{rs} \(2/2 replicas created\)$",
+               rf"^Events:\n(.*\n){{2}}\s+Normal\s+ScalingReplicaSet\s+\S+\s+\S+\s+Scaled up replica set {rs} from 0 to 2\n\Z"):
         assert re.search(rx, out, re.M), (rx, out)
     cluster.kubectl("create", "-f", "-", input=dump(pod("p1", ns, {"app": "x"})))
+    # no node fits: the scheduler marks the pod unschedulable and records a FailedScheduling event
+    cluster.kubectl("wait", "--for=condition=PodScheduled=False", "pod/p1", "-n", ns, "--timeout=15s")
+    poll_jp(cluster, "events", ns, "{.items[?(@.involvedObject.name=='p1')].reason}", "FailedScheduling")
     out = cluster.kubectl("describe", "pod", "p1", "-n", ns).stdout
     for rx in (r"^Name:\s+p1$", rf"^Namespace:\s+{ns}$", r"^Service Account:\s+default$", r"^Node:\s+<none>$",
                r"^Labels:\s+app=x$", r"^Annotations:\s+<none>$", r"^Status:\s+Pending$", r"^Containers:$",
                r"^  main:$", r"^\s+Image:\s+busybox:1\.36$", r"^\s+Command:$", r"^QoS Class:\s+BestEffort$",
-               r"^Events:\s+<none>$"):
+               r"^Conditions:\n\s+Type\s+Status\n\s+PodScheduled\s+False\s*$",
+               r"^Events:\n(.*\n){2}\s+Warning\s+FailedScheduling\s+\S+\s+default-scheduler\s+"
+               r"(0/0 nodes are available: )?no nodes available to schedule pods\.?\n\Z"):
         assert re.search(rx, out, re.M), (rx, out)
     r = cluster.kubectl("describe", "pod", "ghost", "-n", ns, check=False)
     assert r.returncode == 1 and 'pods "ghost" not found' in r.stderr

@@ -1,6 +1,10 @@
 """End-to-end scenarios: the official `kubernetes` Python client (37.x) against a fresh `ketch up`.
 
-Every expectation is what a real Kubernetes apiserver answers.  Pods stay Pending (no scheduler).
+Every expectation is what a real Kubernetes cluster answers.  `ketch up --no-agent` runs the scheduler
+and the controller-manager but no node: every pod stays Pending, and the scheduler marks it
+PodScheduled=False (Unschedulable) -- a status write of its own, with a newer resourceVersion.
+Tests about the apiserver's watch semantics alone watch Secrets and ConfigMaps, which no controller
+writes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ from tests.conftest import start_cluster
 
 # ---------------------------------------------------------------------------------------------
 # fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """`ketch up` without its built-in node agent: a control plane and no nodes."""
+    c = start_cluster(tmp_path_factory.mktemp("ketch"), extra=["--no-agent"])
+    yield c
+    rc = c.stop()
+    assert rc == 0, f"ketch up did not stop cleanly ({rc}):\n{c.log_path.read_text()[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +88,33 @@ def status_of(e: ApiException) -> dict:
     return json.loads(e.body)
 
 
+UNSCHEDULABLE = [("PodScheduled", "False", "Unschedulable")]
+
+
+def conditions(p: client.V1Pod) -> list[tuple[str, str, str]]:
+    return [(c.type, c.status, c.reason) for c in p.status.conditions or []]
+
+
+def wait_unschedulable(core: client.CoreV1Api, ns: str, name: str, timeout: float = 10) -> client.V1Pod:
+    """The pod once the scheduler has found no node for it: PodScheduled=False, reason Unschedulable."""
+    deadline = time.time() + timeout
+    while not (p := core.read_namespaced_pod(name, ns)).status.conditions:
+        assert time.time() < deadline, f"pod {name} not marked by the scheduler within {timeout}s"
+        time.sleep(0.02)
+    assert conditions(p) == UNSCHEDULABLE
+    assert "no nodes available to schedule pods" in p.status.conditions[0].message
+    assert p.status.phase == "Pending" and p.spec.node_name is None
+    return p
+
+
+def secret_body(name: str, labels: dict | None = None) -> client.V1Secret:
+    return client.V1Secret(metadata=client.V1ObjectMeta(name=name, labels=labels), string_data={"k": name})
+
+
+def cm_body(name: str, labels: dict | None = None) -> client.V1ConfigMap:
+    return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels), data={"k": name})
+
+
 def events(w: watch.Watch, func, *args, **kwargs) -> list[tuple[str, str, str]]:
     """(type, name, resourceVersion) of every event of one finite watch."""
     return [(ev["type"], ev["object"].metadata.name, ev["object"].metadata.resource_version)
@@ -107,15 +147,22 @@ def test_pod_crud(core, ns):
     assert created.spec.containers[0].image == "busybox:1.36"
     assert created.spec.restart_policy == "Always"
 
+    assert created.status.conditions is None  # the scheduler has not seen it yet
+
     core.create_namespaced_pod(ns, pod_body("p2", {"app": "b"}))
+    # no node can take them: the scheduler writes PodScheduled=False, so each pod moves on once
+    got = wait_unschedulable(core, ns, "p1")
+    got2 = wait_unschedulable(core, ns, "p2")
+    assert got.metadata.uid == created.metadata.uid
+    assert int(got.metadata.resource_version) > int(created.metadata.resource_version)
+    assert got.spec == created.spec and got.metadata.labels == {"app": "a"}
     lst = core.list_namespaced_pod(ns)
     assert isinstance(lst, client.V1PodList)
-    assert [p.metadata.name for p in lst.items] == ["p1", "p2"]
-    assert int(lst.metadata.resource_version) >= int(created.metadata.resource_version)
-
-    got = core.read_namespaced_pod("p1", ns)
-    assert got.metadata.uid == created.metadata.uid
-    assert got.metadata.resource_version == created.metadata.resource_version
+    assert [(p.metadata.name, p.metadata.resource_version) for p in lst.items] == [
+        ("p1", got.metadata.resource_version), ("p2", got2.metadata.resource_version)]
+    assert int(lst.metadata.resource_version) >= int(got2.metadata.resource_version)
+    # and after that nothing else writes them: a fresh GET is the same revision
+    assert core.read_namespaced_pod("p1", ns).metadata.resource_version == got.metadata.resource_version
 
     # a dict body is sent as a strategic merge patch: labels merge, containers merge by name
     patched = core.patch_namespaced_pod("p1", ns, {"metadata": {"labels": {"tier": "fe"}},
@@ -123,7 +170,8 @@ def test_pod_crud(core, ns):
     assert patched.metadata.labels == {"app": "a", "tier": "fe"}
     assert [(c.name, c.image, c.command) for c in patched.spec.containers] == [
         ("main", "busybox:1.37", ["sleep", "3600"])]
-    assert int(patched.metadata.resource_version) > int(created.metadata.resource_version)
+    assert int(patched.metadata.resource_version) > int(got.metadata.resource_version)
+    assert conditions(patched) == UNSCHEDULABLE  # a metadata/spec patch leaves the status alone
 
     # a list body is a JSON patch
     patched = core.patch_namespaced_pod("p1", ns, [{"op": "add", "path": "/metadata/annotations",
@@ -219,87 +267,119 @@ def test_namespace_lifecycle(core):
 
 
 def test_watch_sees_added_modified_deleted(core, ns):
+    """A pod's history from a watch: created, marked unschedulable by the scheduler, patched, deleted."""
     rv = core.list_namespaced_pod(ns).metadata.resource_version
-    core.create_namespaced_pod(ns, pod_body("w1"))
-    core.patch_namespaced_pod("w1", ns, {"metadata": {"labels": {"step": "2"}}})
+    created = core.create_namespaced_pod(ns, pod_body("w1"))
+    marked = wait_unschedulable(core, ns, "w1")  # so that the scheduler's write comes before the patch
+    patched = core.patch_namespaced_pod("w1", ns, {"metadata": {"labels": {"step": "2"}}})
     core.delete_namespaced_pod("w1", ns)
     t0 = time.time()
     w = watch.Watch()
     got = []
     for ev in w.stream(core.list_namespaced_pod, ns, resource_version=rv, timeout_seconds=2):
-        assert isinstance(ev["object"], client.V1Pod)
-        got.append((ev["type"], ev["object"].metadata.name, ev["object"].metadata.labels))
+        o = ev["object"]
+        assert isinstance(o, client.V1Pod)
+        got.append((ev["type"], o.metadata.name, o.metadata.labels, conditions(o), o.metadata.resource_version))
     assert time.time() - t0 < 6, "timeoutSeconds not honoured"
-    assert got == [("ADDED", "w1", None), ("MODIFIED", "w1", {"step": "2"}), ("DELETED", "w1", {"step": "2"})]
+    assert [g[:4] for g in got] == [("ADDED", "w1", None, []),
+                                    ("MODIFIED", "w1", None, UNSCHEDULABLE),  # the scheduler's status write
+                                    ("MODIFIED", "w1", {"step": "2"}, UNSCHEDULABLE),
+                                    ("DELETED", "w1", {"step": "2"}, UNSCHEDULABLE)]
+    assert [g[4] for g in got[:3]] == [created.metadata.resource_version, marked.metadata.resource_version,
+                                       patched.metadata.resource_version]
+    assert int(got[3][4]) > int(patched.metadata.resource_version)
 
 
 def test_watch_live_events(core, ns):
-    """A watch started before the changes sees them as they happen."""
+    """A watch started before the changes sees them as they happen, the scheduler's write included."""
     rv = core.list_namespaced_pod(ns).metadata.resource_version
     got: list = []
     w = watch.Watch()
 
     def run():
         for ev in w.stream(core.list_namespaced_pod, ns, resource_version=rv, timeout_seconds=10):
-            got.append((ev["type"], ev["object"].metadata.name))
+            got.append((ev["type"], ev["object"].metadata.name, ev["object"].metadata.labels,
+                        conditions(ev["object"])))
             if ev["type"] == "DELETED":
                 w.stop()
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
     time.sleep(0.5)
+    assert got == []
     core.create_namespaced_pod(ns, pod_body("live"))
+    deadline = time.time() + 8
+    while len(got) < 2:  # ADDED, then the scheduler's MODIFIED, delivered live
+        assert time.time() < deadline, f"the scheduler's update was not delivered; saw {got}"
+        time.sleep(0.02)
     core.patch_namespaced_pod("live", ns, {"metadata": {"labels": {"a": "b"}}})
     core.delete_namespaced_pod("live", ns)
     t.join(8)
     assert not t.is_alive(), f"watch did not deliver DELETED; saw {got}"
-    assert got == [("ADDED", "live"), ("MODIFIED", "live"), ("DELETED", "live")]
+    assert got == [("ADDED", "live", None, []), ("MODIFIED", "live", None, UNSCHEDULABLE),
+                   ("MODIFIED", "live", {"a": "b"}, UNSCHEDULABLE), ("DELETED", "live", {"a": "b"}, UNSCHEDULABLE)]
 
 
 def test_watch_resumes_from_last_resource_version(core, ns):
-    rv0 = core.list_namespaced_pod(ns).metadata.resource_version
+    # Secrets: no controller writes them, so every event is one of ours
+    rv0 = core.list_namespaced_secret(ns).metadata.resource_version
     for n in ("r1", "r2", "r3"):
-        core.create_namespaced_pod(ns, pod_body(n))
+        core.create_namespaced_secret(ns, secret_body(n))
     w = watch.Watch()
     seen = []
-    for ev in w.stream(core.list_namespaced_pod, ns, resource_version=rv0, timeout_seconds=5):
+    for ev in w.stream(core.list_namespaced_secret, ns, resource_version=rv0, timeout_seconds=5):
+        assert isinstance(ev["object"], client.V1Secret)
         seen.append((ev["type"], ev["object"].metadata.name))
         last_rv = ev["object"].metadata.resource_version
         if len(seen) == 2:
             w.stop()
     assert seen == [("ADDED", "r1"), ("ADDED", "r2")]
     # more changes, then a new watch from the last seen resourceVersion: exactly the newer events
-    core.patch_namespaced_pod("r1", ns, {"metadata": {"labels": {"v": "2"}}})
-    core.delete_namespaced_pod("r2", ns)
-    core.create_namespaced_pod(ns, pod_body("r4"))
-    got = events(watch.Watch(), core.list_namespaced_pod, ns, resource_version=last_rv, timeout_seconds=2)
+    core.patch_namespaced_secret("r1", ns, {"metadata": {"labels": {"v": "2"}}})
+    core.delete_namespaced_secret("r2", ns)
+    core.create_namespaced_secret(ns, secret_body("r4"))
+    got = events(watch.Watch(), core.list_namespaced_secret, ns, resource_version=last_rv, timeout_seconds=2)
     assert [(t, n) for t, n, _ in got] == [("ADDED", "r3"), ("MODIFIED", "r1"), ("DELETED", "r2"), ("ADDED", "r4")]
     rvs = [int(r) for _, _, r in got]
     assert rvs == sorted(rvs) and rvs[0] > int(last_rv)
+    # the last event is the newest revision of the namespace's secrets
+    assert got[-1][2] == core.list_namespaced_secret(ns).items[-1].metadata.resource_version
     # and from the newest one: nothing at all
-    assert events(watch.Watch(), core.list_namespaced_pod, ns, resource_version=got[-1][2], timeout_seconds=1) == []
+    assert events(watch.Watch(), core.list_namespaced_secret, ns, resource_version=got[-1][2],
+                  timeout_seconds=1) == []
 
 
 def test_watch_filters_by_selectors(core, ns):
-    rv = core.list_namespaced_pod(ns).metadata.resource_version
-    core.create_namespaced_pod(ns, pod_body("sel-a", {"app": "a"}))
-    core.create_namespaced_pod(ns, pod_body("sel-b", {"app": "b"}))
-    core.patch_namespaced_pod("sel-b", ns, {"metadata": {"labels": {"app": "a"}}})  # enters the selection
-    core.patch_namespaced_pod("sel-a", ns, {"metadata": {"labels": {"app": "c"}}})  # leaves it
-    got = events(watch.Watch(), core.list_namespaced_pod, ns, resource_version=rv, label_selector="app=a",
+    rv = core.list_namespaced_config_map(ns).metadata.resource_version
+    core.create_namespaced_config_map(ns, cm_body("sel-a", {"app": "a"}))
+    core.create_namespaced_config_map(ns, cm_body("sel-b", {"app": "b"}))
+    core.patch_namespaced_config_map("sel-b", ns, {"metadata": {"labels": {"app": "a"}}})  # enters the selection
+    core.patch_namespaced_config_map("sel-a", ns, {"metadata": {"labels": {"app": "c"}}})  # leaves it
+    got = events(watch.Watch(), core.list_namespaced_config_map, ns, resource_version=rv, label_selector="app=a",
                  timeout_seconds=2)
     # Kubernetes reports an object entering a selection as ADDED and leaving it as DELETED
     assert [(t, n) for t, n, _ in got] == [("ADDED", "sel-a"), ("ADDED", "sel-b"), ("DELETED", "sel-a")]
-    got = events(watch.Watch(), core.list_namespaced_pod, ns, resource_version=rv,
+    got = events(watch.Watch(), core.list_namespaced_config_map, ns, resource_version=rv,
                  field_selector="metadata.name=sel-b", timeout_seconds=2)
     assert [(t, n) for t, n, _ in got] == [("ADDED", "sel-b"), ("MODIFIED", "sel-b")]
+    # pods too, with the scheduler's write: one pod in the selection, one never in it
+    rv = core.list_namespaced_pod(ns).metadata.resource_version
+    core.create_namespaced_pod(ns, pod_body("in", {"app": "a"}))
+    core.create_namespaced_pod(ns, pod_body("out", {"app": "b"}))
+    wait_unschedulable(core, ns, "in")
+    wait_unschedulable(core, ns, "out")
+    core.patch_namespaced_pod("in", ns, {"metadata": {"labels": {"app": "c"}}})  # leaves it
+    got = [(ev["type"], ev["object"].metadata.name, conditions(ev["object"]))
+           for ev in watch.Watch().stream(core.list_namespaced_pod, ns, resource_version=rv, label_selector="app=a",
+                                          timeout_seconds=1)]
+    assert got == [("ADDED", "in", []), ("MODIFIED", "in", UNSCHEDULABLE), ("DELETED", "in", UNSCHEDULABLE)]
 
 
 @pytest.fixture(scope="module")
 def restarted(tmp_path_factory):
     """A cluster of our own, restarted once: its watch history starts after the restart."""
     data = tmp_path_factory.mktemp("ketch-restart")
-    c = start_cluster(data)
+    c = start_cluster(data, extra=["--no-agent"])
     cfg = client.Configuration()
     try:
         config.load_kube_config(config_file=c.kubeconfig, client_configuration=cfg)
@@ -313,7 +393,7 @@ def restarted(tmp_path_factory):
         assert c.stop() == 0
     # after the restart the watch window starts at the current revision, and a fast compactor
     # compacts the history behind it: old_rv is gone for good
-    c = start_cluster(data, port=c.port, extra=["--compact-interval", "0.3"])
+    c = start_cluster(data, port=c.port, extra=["--no-agent", "--compact-interval", "0.3"])
     cfg = client.Configuration()
     config.load_kube_config(config_file=c.kubeconfig, client_configuration=cfg)
     time.sleep(1.0)
