@@ -89,8 +89,13 @@ async def test_higher_priority_pods_first(kcluster, client):
     await asyncio.sleep(1.1)  # both past their first back-off: the node's arrival activates both at once
     await create_nodes(client, node("one", cpu="1"))
     assert await wait_bound(client, "urgent") == "one"
-    msg = await wait_unschedulable(client, "routine")
-    assert "preemption: not eligible due to preemptionPolicy=Never." in msg or "Insufficient cpu" in msg
+
+    async def retried() -> str:
+        msg = await wait_unschedulable(client, "routine")
+        return msg if msg.startswith("0/1 nodes") else ""
+    msg = await wait_for(retried)
+    assert msg == ("0/1 nodes are available: 1 Insufficient cpu. "
+                   "preemption: not eligible due to preemptionPolicy=Never."), msg
 
 
 def _doc_blocks() -> tuple[str, str]:
