@@ -1,0 +1,198 @@
+"""Node agent benchmark: pod startup latency and a 0→50 deployment, per runtime, plus agent idle RSS.
+
+A fresh `ketch up --http --no-agent` and a `ketch agent` in its own process (as on a real node).
+Startup latency is create → Running and Ready as seen by a watch, for 50 pods created 0.5 s
+apart; then a Deployment scaled 0→50 until every pod is Ready. Never asserts.
+
+    .venv/bin/python bench/node_bench.py                       # process and fake
+    .venv/bin/python bench/node_bench.py --runtimes fake --pods 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def container() -> dict:
+    return {"name": "c", "image": "busybox", "command": ["sleep", "3600"]}
+
+
+def ready(pod: dict) -> bool:
+    st = pod.get("status") or {}
+    return st.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or ())
+
+
+class Watcher:
+    """One pod watch recording when each pod was first seen Running and Ready."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str):
+        self.session, self.url = session, url
+        self.ready_at: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    async def run(self) -> None:
+        async with self.session.get(f"{self.url}/api/v1/namespaces/default/pods",
+                                    params={"watch": "true"}, timeout=aiohttp.ClientTimeout(total=None)) as r:
+            buf = b""
+            async for chunk in r.content.iter_any():
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    pod = orjson.loads(line)["object"]
+                    name = pod["metadata"]["name"]
+                    if name not in self.ready_at and ready(pod):
+                        self.ready_at[name] = time.monotonic()
+                        self.changed.set()
+
+
+async def wait_count(w: Watcher, names: set[str] | None, prefix: str, n: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [k for k in w.ready_at if k.startswith(prefix)]
+        if len(got) >= n:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        w.changed.clear()
+        try:
+            await asyncio.wait_for(w.changed.wait(), 1)
+        except TimeoutError:
+            pass
+
+
+async def bench(runtime: str, pods: int, gap: float) -> None:
+    data = tempfile.mkdtemp(prefix=f"ketch-nodebench-{runtime}-")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(BIN / "ketch"), "up", "--http", "--no-agent", "--port", str(port),
+                               "--data-dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = None
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):
+                try:
+                    async with s.get(url + "/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            agent = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", f"{data}/kubeconfig",
+                                      "--runtime", runtime, "--node-name", "bench-node",
+                                      "--data-dir", f"{data}/agent"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while True:
+                async with s.get(url + "/api/v1/nodes/bench-node") as r:
+                    if r.status == 200:
+                        node = await r.json()
+                        if any(c["type"] == "Ready" and c["status"] == "True"
+                               for c in node["status"].get("conditions") or ()):
+                            break
+                await asyncio.sleep(0.05)
+            node_ready = time.monotonic() - t0
+            w = Watcher(s, url)
+            wt = asyncio.create_task(w.run())
+            await asyncio.sleep(0.5)
+            created: dict[str, float] = {}
+            for i in range(pods):
+                name = f"seq-{i}"
+                body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                        "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}
+                created[name] = time.monotonic()
+                async with s.post(url + "/api/v1/namespaces/default/pods", json=body) as r:
+                    assert r.status == 201, await r.text()
+                await asyncio.sleep(gap)
+            await wait_count(w, None, "seq-", pods, 60)
+            lat = sorted(w.ready_at[n] - created[n] for n in created if n in w.ready_at)
+            p50 = statistics.median(lat) if lat else float("nan")
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+            async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
+                await r.read()
+            while True:   # let the agent finish the deletions
+                async with s.get(url + "/api/v1/namespaces/default/pods") as r:
+                    if not (await r.json())["items"]:
+                        break
+                await asyncio.sleep(0.2)
+            dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
+                   "spec": {"replicas": 50, "selector": {"matchLabels": {"app": "dep"}},
+                            "template": {"metadata": {"labels": {"app": "dep"}},
+                                         "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}}}
+            t1 = time.monotonic()
+            async with s.post(url + "/apis/apps/v1/namespaces/default/deployments", json=dep) as r:
+                assert r.status == 201, await r.text()
+            ok = await wait_count(w, None, "dep-", 50, 120)
+            dep_time = time.monotonic() - t1 if ok else float("nan")
+            await asyncio.sleep(5)
+            idle_rss = rss_mib(agent.pid)
+            async with s.delete(url + "/apis/apps/v1/namespaces/default/deployments/dep") as r:
+                await r.read()
+            async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
+                await r.read()
+            for _ in range(100):
+                async with s.get(url + "/api/v1/namespaces/default/pods") as r:
+                    if not (await r.json())["items"]:
+                        break
+                await asyncio.sleep(0.2)
+            wt.cancel()
+        print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
+              f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→50 all Ready {dep_time:.2f}s | "
+              f"agent RSS with 50 pods {idle_rss:.0f} MiB", flush=True)
+        await asyncio.sleep(2)
+        print(f"{runtime:8s} agent idle RSS (no pods) {rss_mib(agent.pid):.0f} MiB", flush=True)
+    finally:
+        for p in (agent, server):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runtimes", default="process,fake")
+    ap.add_argument("--pods", type=int, default=50)
+    ap.add_argument("--gap", type=float, default=0.5)
+    a = ap.parse_args()
+    print(f"node bench on {os.cpu_count()} cpus", flush=True)
+    for rt in a.runtimes.split(","):
+        asyncio.run(bench(rt, a.pods, a.gap))
+
+
+if __name__ == "__main__":
+    main()
