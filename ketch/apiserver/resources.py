@@ -419,6 +419,7 @@ class ResourceService:
             raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected API version ({ri.group_version})")
         obj["kind"] = ri.kind
         obj["apiVersion"] = ri.group_version
+        _strip_nulls(obj)
         return obj
 
     def _bind_namespace(self, ri: ResourceInfo, namespace: str | None, meta: dict) -> None:
@@ -475,6 +476,20 @@ class ResourceService:
             return int(value)
         except (TypeError, ValueError):
             raise errors.bad_request(f'invalid resourceVersion "{value}": must be a decimal integer') from None
+
+
+def _strip_nulls(obj: dict) -> None:
+    """Drop null fields, as decoding into the API types does (a null optional field is unset)."""
+    stack: list[Any] = [obj]
+    while stack:
+        cur = stack.pop()
+        if type(cur) is dict:
+            nulls = [k for k, v in cur.items() if v is None]
+            for k in nulls:
+                del cur[k]
+            stack.extend(v for v in cur.values() if type(v) in (dict, list))
+        else:
+            stack.extend(v for v in cur if type(v) in (dict, list))
 
 
 def _rfc3339_in(seconds: int) -> str:

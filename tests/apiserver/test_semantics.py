@@ -146,7 +146,7 @@ def test_scale_and_binding_subresources(cluster):
                     {"spec": {"replicas": 5}}, "application/merge-patch+json")
     assert code == 200 and sc["spec"]["replicas"] == 5
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+           "spec": {"containers": [{"name": "c", "image": "busybox"}], "schedulerName": "test-binds-it"}}
     code, p = call(cluster, "POST", "/api/v1/namespaces/sem8/pods", pod)
     assert code == 201 and p["status"]["phase"] == "Pending" and p["status"]["qosClass"] == "BestEffort"
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}
