@@ -52,6 +52,25 @@ def ready(pod: dict) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or ())
 
 
+async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str) -> float:
+    """kill -9 the command of pod seq-0; time until it is Running and Ready again (restartCount 1)."""
+    async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
+        uid = (await r.json())["metadata"]["uid"]
+    meta = orjson.loads(Path(f"{data}/agent/pods/{uid}/c/0.json").read_bytes())
+    shim = meta["pid"]
+    child = int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
+    t0 = time.monotonic()
+    os.kill(child, signal.SIGKILL)
+    while time.monotonic() - t0 < 30:
+        async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
+            pod = await r.json()
+        cs = (pod.get("status") or {}).get("containerStatuses") or [{}]
+        if cs[0].get("restartCount") == 1 and ready(pod):
+            return time.monotonic() - t0
+        await asyncio.sleep(0.01)
+    return float("nan")
+
+
 class Watcher:
     """One pod watch recording when each pod was first seen Running and Ready."""
 
@@ -139,6 +158,9 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             lat = sorted(w.ready_at[n] - created[n] for n in created if n in w.ready_at)
             p50 = statistics.median(lat) if lat else float("nan")
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+            kill_line = ""
+            if runtime == "process":
+                kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data):.3f}s"
             async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
                 await r.read()
             while True:   # let the agent finish the deletions
@@ -169,7 +191,7 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             wt.cancel()
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
               f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→50 all Ready {dep_time:.2f}s | "
-              f"agent RSS with 50 pods {idle_rss:.0f} MiB", flush=True)
+              f"agent RSS with 50 pods {idle_rss:.0f} MiB{kill_line}", flush=True)
         await asyncio.sleep(2)
         print(f"{runtime:8s} agent idle RSS (no pods) {rss_mib(agent.pid):.0f} MiB", flush=True)
     finally:
