@@ -18,6 +18,7 @@ from .cache import Entry, WatchCache, make_entry
 MAX_RETRIES = 10
 NAMESPACES_PREFIX = "/registry/namespaces/"
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 
 class WriteResult:
@@ -153,6 +154,8 @@ class ResourceService:
             meta.pop(k, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
+        if ri.kind == "Pod":
+            self._admit_priority(obj)
         self._defaults(obj)
         strategy.prepare_for_create(ri.kind, obj)
         self._validate(ri, obj, None)
@@ -438,6 +441,42 @@ class ResourceService:
         if (ns.obj.get("metadata") or {}).get("deletionTimestamp"):
             raise errors.forbidden(f"{ri.plural} is forbidden: unable to create new content in namespace {namespace} "
                                    "because it is being terminated", ri.plural, "", ri.group)
+
+    def _admit_priority(self, pod: dict) -> None:
+        """Priority admission: priorityClassName -> spec.priority (and the global default class)."""
+        spec = pod.get("spec")
+        if not isinstance(spec, dict):
+            return
+        name = spec.get("priorityClassName")
+        classes = self.cache.resources.get("/registry/priorityclasses/")
+        value: int | None = None
+        policy = None
+        if name:
+            if name in SYSTEM_PRIORITY_CLASSES:
+                value = SYSTEM_PRIORITY_CLASSES[name]
+            else:
+                pc = classes.items.get("/registry/priorityclasses/" + name) if classes else None
+                if pc is None:
+                    raise errors.forbidden(f'pods "{(pod.get("metadata") or {}).get("name", "")}" is forbidden: '
+                                           f"no PriorityClass with name {name} was found", "pods")
+                value = int(pc.obj.get("value") or 0)
+                policy = pc.obj.get("preemptionPolicy")
+        elif classes:
+            default = next((e.obj for e in classes.items.values() if e.obj.get("globalDefault")), None)
+            if default is not None:
+                spec["priorityClassName"] = default["metadata"]["name"]
+                value = int(default.get("value") or 0)
+                policy = default.get("preemptionPolicy")
+        if value is None:
+            value = 0
+        given = spec.get("priority")
+        if given is not None and given != value:
+            raise errors.forbidden(f'pods "{(pod.get("metadata") or {}).get("name", "")}" is forbidden: the integer '
+                                   f"value of priority ({given}) must not be provided in pod spec; priority "
+                                   f"admission controller computed {value} from the given PriorityClass name", "pods")
+        spec["priority"] = value
+        if policy and not spec.get("preemptionPolicy"):
+            spec["preemptionPolicy"] = policy
 
     def _namespace_finalizers(self, ri: ResourceInfo, obj: dict) -> bool:
         return ri.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))

@@ -325,3 +325,25 @@ async def test_indexed_watch_on_node_name_sees_binding_and_unbinding(cluster):
             nevs = await _read_events(wn, 3)
     assert [(e["type"], e["object"]["spec"].get("nodeName")) for e in evs] == [("ADDED", "n-ix"), ("DELETED", "n-ix")]
     assert [e["type"] for e in nevs] == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_priority_admission(cluster):
+    ns_create(cluster, "sem15")
+    pc = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "high"},
+          "value": 1000, "preemptionPolicy": "Never"}
+    assert call(cluster, "POST", "/apis/scheduling.k8s.io/v1/priorityclasses", pc)[0] == 201
+
+    def pod(name: str, **spec: Any) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}], "schedulerName": "none", **spec}}
+    code, p = call(cluster, "POST", "/api/v1/namespaces/sem15/pods", pod("a", priorityClassName="high"))
+    assert code == 201 and p["spec"]["priority"] == 1000 and p["spec"]["preemptionPolicy"] == "Never"
+    code, st = call(cluster, "POST", "/api/v1/namespaces/sem15/pods", pod("b", priorityClassName="nope"))
+    assert code == 403 and "no PriorityClass with name nope was found" in st["message"]
+    code, p = call(cluster, "POST", "/api/v1/namespaces/sem15/pods",
+                   pod("c", priorityClassName="system-node-critical"))
+    assert code == 201 and p["spec"]["priority"] == 2000001000
+    code, st = call(cluster, "POST", "/api/v1/namespaces/sem15/pods", pod("d", priorityClassName="high", priority=5))
+    assert code == 403 and "computed 1000" in st["message"]
+    code, p = call(cluster, "POST", "/api/v1/namespaces/sem15/pods", pod("e"))
+    assert code == 201 and p["spec"]["priority"] == 0
