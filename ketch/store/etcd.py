@@ -98,6 +98,8 @@ class EtcdStore:
         # Objects this process wrote, keyed by (key, revision): the watch hands them back
         # so the watch cache need not decode what it just encoded.
         self._recent: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._rev_waiters: list[asyncio.Future[int]] = []
+        self._rev_task: asyncio.Future[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> EtcdStore:
@@ -202,8 +204,32 @@ class EtcdStore:
 
     # -- reads -------------------------------------------------------------------------------
     async def current_revision(self) -> int:
-        doc, _ = await self._call("/v3/kv/range", {"key": "AA==", "count_only": True})
-        return int(doc["header"]["revision"])
+        """etcd's revision now (a quorum read).
+
+        Concurrent callers share one request, but only one sent after they asked: a request
+        already in flight may predate a write they must see, so they wait for the next one.
+        """
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._rev_waiters.append(fut)
+        if self._rev_task is None or self._rev_task.done():
+            self._rev_task = asyncio.ensure_future(self._revision_rounds())
+        return await fut
+
+    async def _revision_rounds(self) -> None:
+        while self._rev_waiters:
+            waiters, self._rev_waiters = self._rev_waiters, []
+            try:
+                doc, _ = await self._call("/v3/kv/range", {"key": "AA==", "count_only": True})
+                rev: int | BaseException = int(doc["header"]["revision"])
+            except Exception as e:
+                rev = e
+            for w in waiters:
+                if w.done():
+                    continue
+                if isinstance(rev, BaseException):
+                    w.set_exception(rev)
+                else:
+                    w.set_result(rev)
 
     def compacted_revision(self) -> int:
         return self._compacted

@@ -249,3 +249,26 @@ async def test_tls_with_client_certificates(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+async def test_concurrent_revision_reads_share_requests_sent_after_they_asked(etcd1):
+    s = await _store(etcd1.endpoints)
+    calls = 0
+    real = s._call
+
+    async def counting(path, body, write=False):
+        nonlocal calls
+        calls += 1
+        return await real(path, body, write)
+    s._call = counting
+    try:
+        revs = await asyncio.gather(*(s.current_revision() for _ in range(100)))
+        assert calls <= 2 and len(set(revs)) == 1
+        # a reader that asks after a write was acknowledged always sees it
+        for i in range(20):
+            slow = asyncio.ensure_future(s.current_revision())  # in flight while the write lands
+            r = await s.create(f"/registry/linear/{i}", b"v")
+            assert await s.current_revision() >= r
+            await slow
+    finally:
+        await s.close()
