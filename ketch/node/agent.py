@@ -22,6 +22,7 @@ from ..client.rest import Client
 from ..client.workqueue import WorkQueue
 from . import machine
 from .envvars import EnvResolver, expand
+from .events import EventRecorder
 from .nodestatus import NodeManager, NodeSpec
 from .podstatus import (
     TERMINAL,
@@ -101,6 +102,7 @@ class Agent:
         self.pods = Informer(client, self.pod_ri, field_selector=selector, indexers={"node": index_by_node_name})
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
         self.env = EnvResolver(client)
+        self.events = EventRecorder(client, enabled=not self.fake)
         self.states: dict[str, PodState] = {}        # by uid
         self.uids_by_key: dict[str, set[str]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -165,6 +167,7 @@ class Agent:
                 if st.terminating:
                     st.terminating.cancel()
             await self.runtime.close()
+            await self.events.close()
             if self._session is not None:
                 await self._session.close()
 
@@ -263,6 +266,9 @@ class Agent:
         remaining = (rec.finished_at or 0) + delay - time.time()
         if remaining > 0:
             meta = pod["metadata"]
+            if st.waiting.get(c["name"], ("",))[0] != "CrashLoopBackOff":
+                self._event(pod, c, "Warning", "BackOff", f"Back-off restarting failed container {c['name']} "
+                            f"in pod {meta['name']}_{meta.get('namespace')}({meta['uid']})")
             st.waiting[c["name"]] = ("CrashLoopBackOff",
                                      f"back-off {go_duration(delay)} restarting failed container={c['name']} "
                                      f"pod={meta['name']}_{meta.get('namespace')}({meta['uid']})")
@@ -286,6 +292,8 @@ class Agent:
                         c[k] = [expand(str(x), env) for x in c[k]]
             rec = await self.runtime.start_container(pod, c, env, attempt)
         except ContainerConfigError as e:
+            if st.waiting.get(name) != ("CreateContainerConfigError", str(e)):
+                self._event(pod, c, "Warning", "Failed", f"Error: {e}")
             st.waiting[name] = ("CreateContainerConfigError", str(e))
             self.queue.add_after(st.key, self.opts.config_retry)
             return
@@ -294,8 +302,12 @@ class Agent:
             self.queue.add_after(st.key, self.opts.config_retry)
             return
         st.waiting.pop(name, None)
+        self._event(pod, c, "Normal", "Started", f"Started container {name}")
         if rec.running:
             self._ensure_probes(pod, st, c, rec, ip, fresh=True)
+
+    def _event(self, pod: dict, c: dict, etype: str, reason: str, message: str) -> None:
+        self.events.event(pod, pod["spec"]["nodeName"], etype, reason, message, f"spec.containers{{{c['name']}}}")
 
     # -- probes ------------------------------------------------------------------------------
     def _ensure_probes(self, pod: dict, st: PodState, c: dict, rec: ContainerRecord, ip: str,
@@ -328,6 +340,10 @@ class Agent:
         if rec is None or rec.attempt != attempt or not rec.running:
             return
         rec.message = why
+        c = next((x for x in pod["spec"].get("containers") or () if x["name"] == name), {"name": name})
+        self._event(pod, c, "Warning", "Unhealthy", why)
+        self._event(pod, c, "Normal", "Killing", f"Container {name} failed {why.split(' probe')[0].lower()} probe, "
+                    "will be restarted")
         grace = pod["spec"].get("terminationGracePeriodSeconds")
         asyncio.create_task(self.runtime.stop_container(st.uid, name, float(30 if grace is None else grace)))
 
@@ -402,6 +418,9 @@ class Agent:
             for name in list(st.probes):
                 self._stop_probes(st, name)
             names = [n for n, runs in self.runtime.containers(st.uid).items() if runs and runs[-1].running]
+            if pod is not None:
+                for n in names:
+                    self._event(pod, {"name": n}, "Normal", "Killing", f"Stopping container {n}")
             await asyncio.gather(*(self.runtime.stop_container(st.uid, n, st.grace) for n in names))
             if pod is not None:
                 meta = pod["metadata"]
