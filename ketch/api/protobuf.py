@@ -123,17 +123,31 @@ def _fields(buf: bytes, start: int, end: int):
     """Yield (field number, wire type, value) where value is an int or a (start, end) slice."""
     i = start
     while i < end:
-        key, i = _varint(buf, i, end)
+        key = buf[i]
+        if key < 0x80:
+            i += 1
+        else:
+            key, i = _varint(buf, i, end)
         num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(buf, i, end)
-            yield num, 0, v
-        elif wt == 2:
-            n, i = _varint(buf, i, end)
+        if wt == 2:
+            if i >= end:
+                raise IndexError("truncated length")
+            n = buf[i]
+            if n < 0x80:
+                i += 1
+            else:
+                n, i = _varint(buf, i, end)
             if i + n > end:
                 raise IndexError("length past end of message")
             yield num, 2, (i, i + n)
             i += n
+        elif wt == 0:
+            if i < end and buf[i] < 0x80:
+                v = buf[i]
+                i += 1
+            else:
+                v, i = _varint(buf, i, end)
+            yield num, 0, v
         elif wt == 5:
             if i + 4 > end:
                 raise IndexError("truncated fixed32")
