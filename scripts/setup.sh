@@ -15,8 +15,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 # System packages the runtime tests need (containerd, runc, CNI ...), when a component adds them.
-if [ "$(id -u)" = 0 ] && [ -f scripts/ci-deps.sh ]; then
-  bash scripts/ci-deps.sh
+if [ "$(id -u)" = 0 ]; then
+  for deps in scripts/ci-deps*.sh; do
+    [ -f "$deps" ] && bash "$deps"
+  done
 fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"

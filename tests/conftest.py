@@ -72,6 +72,10 @@ def start_cluster(data_dir: Path, port: int | None = None, extra: list[str] | No
     logf = open(log_path, "ab")
     offset = logf.tell()
     flags = [] if secure else ["--http"]
+    if not any(f.startswith("--runtime") for f in extra or []):
+        # No node agent unless a test asks for one: the process runtime would run the tests'
+        # pods as host processes, and tests that play kubelet themselves need no real node.
+        flags.append("--no-agent")
     proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", str(data_dir), "--port", str(port), *flags,
                              *(extra or [])],
                             stdout=logf, stderr=subprocess.STDOUT, cwd=str(ROOT))

@@ -853,9 +853,12 @@ def _partial(obj: dict) -> dict:
 
 
 def _decode(raw: bytes, ct: str) -> Any:
-    if ct in ("application/vnd.kubernetes.protobuf",):
-        raise errors.StatusError(415, "UnsupportedMediaType",
-                                 "protobuf request bodies are not supported yet: send application/json")
+    if ct == "application/vnd.kubernetes.protobuf":
+        from ..api import protobuf
+        try:
+            return protobuf.decode_request(raw)
+        except protobuf.ProtobufError as e:
+            raise errors.StatusError(415, "UnsupportedMediaType", str(e)) from None
     if not raw.strip():
         raise errors.bad_request("the request body is empty")
     if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):

@@ -43,18 +43,24 @@ def _options(args: argparse.Namespace | None):
                    terminated_pod_gc_threshold=getattr(args, "terminated_pod_gc_threshold", 12500))
 
 
-async def run_controllers(client: Client, stop: asyncio.Event, args: argparse.Namespace | None = None) -> None:
-    """Run every controller until `stop` is set."""
+async def run_controllers(client: Client, stop: asyncio.Event, args: argparse.Namespace | None = None,
+                          identity: str | None = None) -> None:
+    """Run every controller until `stop` is set, while this process leads (Lease kube-system/
+    ketch-controller-manager), so several servers over one etcd never run two at once."""
+    from ..client.leaderelection import identity_from_env, run_with_leader_election
     from ..controllers.manager import run_manager
     enabled = [c for c in (getattr(args, "controllers", "") or "").split(",") if c] or None
-    await run_manager(client, stop, _options(args), enabled)
+    await run_with_leader_election(client, "ketch-controller-manager", "kube-system",
+                                   identity or identity_from_env("controller-manager"),
+                                   lambda leading: run_manager(client, leading, _options(args), enabled), stop)
 
 
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
     """The controllers inside `ketch up` (unless --no-controllers)."""
     if getattr(args, "no_controllers", False):
         return
-    await run_controllers(client, stop, args)
+    from ..client.leaderelection import stable_identity
+    await run_controllers(client, stop, args, stable_identity(args, "controller-manager"))
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -29,8 +29,11 @@ def _config(path: str | None):
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
     if getattr(args, "no_scheduler", False):
         return
+    from ..client.leaderelection import run_with_leader_election, stable_identity
     from ..scheduler import run_scheduler
-    await run_scheduler(client, stop, _config(getattr(args, "scheduler_config", None)))
+    config = _config(getattr(args, "scheduler_config", None))
+    await run_with_leader_election(client, "ketch-scheduler", "kube-system", stable_identity(args, "scheduler"),
+                                   lambda leading: run_scheduler(client, leading, config), stop)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -50,7 +53,9 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await run_scheduler(client, stop, config)
+        from ..client.leaderelection import identity_from_env, run_with_leader_election
+        await run_with_leader_election(client, "ketch-scheduler", "kube-system", identity_from_env("scheduler"),
+                                       lambda leading: run_scheduler(client, leading, config), stop)
     finally:
         await client.close()
     return 0

@@ -247,3 +247,12 @@ async def _finish(task: asyncio.Future, grace: float) -> None:
 def identity_from_env(component: str) -> str:
     """A stable-enough identity: $KETCH_IDENTITY, else hostname_uuid."""
     return os.environ.get("KETCH_IDENTITY") or f"{default_identity()}-{component}"
+
+
+def stable_identity(args: object, component: str) -> str:
+    """The identity of a component inside `ketch up`/`ketch server`: the same across restarts of
+    the same data directory, so a server restarted after a crash takes its Lease back at once."""
+    import hashlib
+    data_dir = os.path.abspath(getattr(args, "data_dir", None) or ".")
+    digest = hashlib.sha256(data_dir.encode()).hexdigest()[:10]
+    return os.environ.get("KETCH_IDENTITY") or f"{socket.gethostname()}_{digest}-{component}"

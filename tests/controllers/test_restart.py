@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 
@@ -26,8 +27,11 @@ def cluster(tmp_path_factory):
 
 def _start_cm(cluster) -> subprocess.Popen:
     log = open(cluster.data_dir / "cm.log", "ab")
+    # The same identity across the restart, as a re-created controller-manager pod keeps its name:
+    # it takes its Lease back at once instead of waiting for it to expire.
+    env = dict(os.environ, KETCH_IDENTITY="cm-under-test")
     return subprocess.Popen([str(BIN / "ketch"), "controller-manager", "--kubeconfig", cluster.kubeconfig],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 async def test_killed_mid_rollout_and_restarted(cluster, api, ns):
