@@ -65,7 +65,7 @@ class ResourceInfo:
 
 
 # Groups whose resources are stored without the group in the key (as Kubernetes does).
-_LEGACY_GROUPS = {"apps", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "batch",
+_LEGACY_GROUPS = {"apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "batch",
                   "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
                   "storage.k8s.io", "scheduling.k8s.io", "node.k8s.io"}
 
@@ -94,7 +94,8 @@ RESOURCES: list[ResourceInfo] = [
     _r("", "v1", "Endpoints", "endpoints", True, short_names=("ep",), has_status=False),
     _r("", "v1", "ConfigMap", "configmaps", True, short_names=("cm",), has_status=False),
     _r("", "v1", "Secret", "secrets", True, has_status=False),
-    _r("", "v1", "ServiceAccount", "serviceaccounts", True, short_names=("sa",), has_status=False),
+    _r("", "v1", "ServiceAccount", "serviceaccounts", True, short_names=("sa",), has_status=False,
+       subresources=("token",)),
     _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status",)),
     _r("", "v1", "Event", "events", True, short_names=("ev",), has_status=False),
     # apps/v1
@@ -116,6 +117,13 @@ RESOURCES: list[ResourceInfo] = [
        categories=("all",), subresources=("status",)),
     # coordination.k8s.io/v1
     _r("coordination.k8s.io", "v1", "Lease", "leases", True, has_status=False),
+    # Reviews: create-only questions answered from authentication/authorization, never stored.
+    _r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",),
+       has_status=False, extra={"virtual": "selfsubjectreview"}),
+    _r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+       verbs=("create",), has_status=False, extra={"virtual": "selfsubjectaccessreview"}),
+    _r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
+       verbs=("create",), has_status=False, extra={"virtual": "selfsubjectrulesreview"}),
     # scheduling.k8s.io/v1
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, short_names=("pc",), has_status=False),
     # discovery.k8s.io/v1

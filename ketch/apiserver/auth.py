@@ -83,13 +83,20 @@ class TokenFile:
         return None
 
 
-def authenticate(request: Any, tokens: TokenFile | None) -> User:
+def authenticate(request: Any, tokens: TokenFile | None, signer: Any = None) -> User:
     """The user a request comes from; raises 401 when credentials are given but wrong."""
     h = request.headers.get("Authorization", "")
     if h[:7].lower() == "bearer ":
         token = h[7:].strip()
         if token.startswith("K10") and "::" in token:     # a join token: K10<CA hash>::<secret>
             token = token.split("::", 1)[1]
+        if token.count(".") == 2 and signer is not None:   # a service account JWT
+            claims = signer.verify(token)
+            if claims is None:
+                raise errors.StatusError(401, "Unauthorized", "Unauthorized")
+            ns = (claims.get("kubernetes.io") or {}).get("namespace", "")
+            return User(claims["sub"], ("system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                                        "system:authenticated"))
         user = tokens.lookup(token) if tokens else None
         if user is None:
             raise errors.StatusError(401, "Unauthorized", "Unauthorized")
@@ -113,7 +120,7 @@ def authenticate(request: Any, tokens: TokenFile | None) -> User:
 
 
 # What a node may read (everything a kubelet and proxy need), by resource.
-_NODE_READ = {"pods", "nodes", "services", "endpoints", "endpointslices", "configmaps", "secrets",
+NODE_READ = {"pods", "nodes", "services", "endpoints", "endpointslices", "configmaps", "secrets",
               "persistentvolumeclaims", "persistentvolumes", "namespaces", "leases", "events",
               "serviceaccounts", "runtimeclasses", "csidrivers"}
 
@@ -130,7 +137,7 @@ def authorize(user: User, verb: str, resource: str, subresource: str, namespace:
         return f'User "{user.name}" cannot {verb} resource "{resource}"'
     # Node restriction.
     if verb in ("get", "list", "watch"):
-        return None if resource in _NODE_READ else f'node "{node}" cannot {verb} {resource}'
+        return None if resource in NODE_READ else f'node "{node}" cannot {verb} {resource}'
     if resource in ("nodes", "leases") and verb == "create" and obj is None:
         return None     # the body's name is checked once it is read (check_create_body)
     if resource == "nodes":

@@ -21,6 +21,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
     "portforward": ("", "v1", "PodPortForwardOptions", ("create", "get")),
     "proxy": ("", "v1", "PodProxyOptions", ("create", "delete", "get", "patch", "update")),
     "finalize": ("", "", None, ("update",)),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
     "ephemeralcontainers": ("", "", None, ("get", "patch", "update")),
 }
 

@@ -90,6 +90,7 @@ class APIServer:
         self.tokens = tokens
         self.secure = secure
         self.ca_pem = b""
+        self.signer: Any = None      # service-account token signer (satoken.TokenSigner)
         self.registry = registry
         self.service = ResourceService(store, registry)
         self.store = store
@@ -124,7 +125,7 @@ class APIServer:
             if not self.secure:
                 request["user"] = auth.INSECURE_ADMIN
             else:
-                user = auth.authenticate(request, self.tokens)
+                user = auth.authenticate(request, self.tokens, self.signer)
                 if user is auth.ANONYMOUS and request.path not in auth.PUBLIC_PATHS:
                     raise errors.StatusError(401, "Unauthorized", "Unauthorized")
                 request["user"] = user
@@ -245,6 +246,13 @@ class APIServer:
         method = request.method
         svc = self.service
         dry_run = "All" in q.getall("dryRun", [])
+        if ri.extra.get("virtual"):
+            if method != "POST" or name:
+                raise errors.method_not_allowed()
+            return await self._review(request, ri)
+        if sub == "token" and method == "POST":
+            self._authorize(request, ri, ns, name, "")
+            return await self._token_request(request, ns, name)
         self._authorize(request, ri, ns, name, sub)
         if ri.extra.get("convert") == "events":
             return await self._events_v1_request(request, ri, ns, name, dry_run)
@@ -381,6 +389,67 @@ class APIServer:
             self.tokens.add(token, username, ["system:nodes", "system:authenticated"])
         return respond({"nodeName": node, "user": username, "token": token,
                         "certificateAuthorityData": base64.b64encode(self.ca_pem).decode()})
+
+    async def _review(self, request: web.Request, ri: ResourceInfo) -> web.Response:
+        """SelfSubjectReview / SelfSubjectAccessReview / SelfSubjectRulesReview: answered, never stored."""
+        body = ext_checked(ri, await self._read_object(request))
+        user: auth.User = request["user"]
+        kind = ri.extra["virtual"]
+        out: dict[str, Any] = {"kind": ri.kind, "apiVersion": ri.group_version, "metadata": {"creationTimestamp": None}}
+        spec = body.get("spec") or {}
+        if kind == "selfsubjectreview":
+            out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
+        elif kind == "selfsubjectaccessreview":
+            out["spec"] = spec
+            ra = spec.get("resourceAttributes")
+            if ra is not None:
+                why = auth.authorize(user, ra.get("verb") or "get", ra.get("resource") or "", ra.get("subresource") or "",
+                                     ra.get("namespace") or None, ra.get("name") or "")
+            elif spec.get("nonResourceAttributes") is not None:
+                why = None if user.is_admin or user is not auth.ANONYMOUS else "anonymous"
+            else:
+                raise errors.invalid(ri.kind, "", [{"reason": "FieldValueRequired", "field": "spec",
+                                                    "message": "spec: Required value: exactly one of nonResourceAttributes "
+                                                               "or resourceAttributes must be specified"}], ri.group)
+            out["status"] = {"allowed": why is None}
+            if why is not None:
+                out["status"]["reason"] = why
+        else:
+            out["spec"] = spec
+            if user.is_admin:
+                rules = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+                non_resource = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+            elif user.node_name:
+                rules = [{"verbs": ["get", "list", "watch"], "apiGroups": ["*"], "resources": sorted(auth.NODE_READ)}]
+                non_resource = []
+            else:
+                rules, non_resource = [], []
+            out["status"] = {"resourceRules": rules, "nonResourceRules": non_resource, "incomplete": False}
+        return respond(out, 201)
+
+    async def _token_request(self, request: web.Request, ns: str | None, name: str) -> web.Response:
+        """serviceaccounts/<name>/token: a bearer token for the service account (TokenRequest)."""
+        from ..api.meta import now_rfc3339
+        sa_ri = self.registry.get("", "v1", "serviceaccounts")
+        await self.service.get(sa_ri, ns, name)      # 404 when the service account does not exist
+        body = await self._read_object(request)
+        spec = (body or {}).get("spec") or {} if isinstance(body, dict) else {}
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        if seconds < 600:
+            raise errors.invalid("TokenRequest", name, [{"reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
+                                                         "message": "spec.expirationSeconds: Invalid value: "
+                                                                    f"{seconds}: may not specify a duration less than 10 minutes"}],
+                                 "authentication.k8s.io")
+        if self.signer is None:
+            raise errors.StatusError(503, "ServiceUnavailable", "this server has no service account token signer")
+        sa = self.service.current(sa_ri, ns, name)
+        token, exp = self.signer.issue(ns or "", name, sa.obj["metadata"].get("uid", "") if sa else "", seconds,
+                                       list(spec.get("audiences") or []))
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+        return respond({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                        "metadata": {"name": name, "namespace": ns, "creationTimestamp": now_rfc3339()},
+                        "spec": {"audiences": spec.get("audiences") or [], "expirationSeconds": seconds},
+                        "status": {"token": token, "expirationTimestamp": expires}}, 201)
 
     def _authorize(self, request: web.Request, ri: ResourceInfo, ns: str | None, name: str, sub: str) -> None:
         user: auth.User = request["user"]

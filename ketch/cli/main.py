@@ -95,6 +95,8 @@ async def run_up(args: argparse.Namespace) -> int:
     await store.start()
     server = APIServer(store, advertise=f"{args.address}:{args.port}", tokens=tokens, secure=secure)
     server.ca_pem = ca_pem or b""
+    from ..apiserver.satoken import TokenSigner
+    server.signer = TokenSigner(os.path.join(data_dir, "pki", "sa.key"))
     await server.start()
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()

@@ -127,3 +127,25 @@ async def test_join_pins_the_ca_and_writes_node_credentials(secure, tmp_path):
         await join(secure.url, forged, "worker-2", str(tmp_path / "x.kubeconfig"))
     with pytest.raises(JoinError, match="refused"):
         await join(secure.url, token.split("::")[0] + "::wrong", "worker-2", str(tmp_path / "y.kubeconfig"))
+
+
+def test_reviews_and_service_account_tokens(secure):
+    who = json.loads(secure.kubectl("auth", "whoami", "-o", "json").stdout)
+    assert who["status"]["userInfo"]["username"] == "ketch-admin"
+    assert secure.kubectl("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
+    secure.kubectl("apply", "-f", "-", input='{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"robot"}}')
+    token = secure.kubectl("create", "token", "robot", "--duration=15m").stdout.strip()
+    assert token.count(".") == 2
+    code, review = call(secure, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", token=token,
+                        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert code == 201 and review["status"]["userInfo"]["username"] == "system:serviceaccount:default:robot"
+    assert "system:serviceaccounts:default" in review["status"]["userInfo"]["groups"]
+    code, ssar = call(secure, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", token=token,
+                      body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                            "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "default"}}})
+    assert code == 201 and ssar["status"]["allowed"] is False     # no RBAC grants yet: denied
+    assert call(secure, "GET", "/api/v1/namespaces/default/pods", token=token)[0] == 403
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert call(secure, "GET", "/api/v1/namespaces/default/pods", token=tampered)[0] == 401
+    r = secure.kubectl("create", "token", "nobody-here", check=False)
+    assert r.returncode == 1 and 'serviceaccounts "nobody-here" not found' in r.stderr

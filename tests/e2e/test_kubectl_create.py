@@ -171,26 +171,17 @@ def test_autoscale(cluster, ns):
         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]
 
 
-# The next three need endpoints beyond the protobuf decoder (serviceaccounts/token,
-# selfsubjectaccessreviews, selfsubjectreviews); they are expected to pass once those exist.
-_NEEDS_ENDPOINT = pytest.mark.xfail(raises=AssertionError, strict=False,
-                                    reason="needs the API endpoint in ketch, not only the protobuf decoder")
-
-
-@_NEEDS_ENDPOINT
 def test_create_token(cluster, ns):
     cluster.kubectl("create", "serviceaccount", "tok", "-n", ns)
     token = cluster.kubectl("create", "token", "tok", "--duration=10m", "-n", ns).stdout.strip()
     assert token.count(".") == 2  # a JWT
 
 
-@_NEEDS_ENDPOINT
 def test_auth_can_i(cluster, ns):
     r = cluster.kubectl("auth", "can-i", "create", "pods", "-n", ns)
     assert r.stdout.strip() == "yes"
 
 
-@_NEEDS_ENDPOINT
 def test_auth_whoami(cluster):
     r = cluster.kubectl("auth", "whoami", "-o", "json")
     assert json.loads(r.stdout)["kind"] == "SelfSubjectReview"
