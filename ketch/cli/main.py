@@ -91,7 +91,15 @@ async def run_up(args: argparse.Namespace) -> int:
             ca_pem = f.read()
         from ..client.join import ca_hash
         join_token = f"K10{ca_hash(ca_pem)}::{join_token}"
-    store = open_store(getattr(args, "datastore", "") or "", data_dir)
+    datastore = getattr(args, "datastore", "") or ""
+    if datastore.startswith("etcd") and os.path.exists(os.path.join(data_dir, "state.db")):
+        from .cmd_datastore import sqlite_objects
+        n = await sqlite_objects(data_dir)
+        if n:
+            print(f"ketch: {data_dir} holds an embedded SQLite store with {n} objects, and --datastore names etcd.\n"
+                  f"  copy it over first: ketch datastore migrate --data-dir {data_dir} --to {datastore}", file=sys.stderr)
+            return 1
+    store = open_store(datastore, data_dir)
     await store.start()
     server = APIServer(store, advertise=f"{args.address}:{args.port}", tokens=tokens, secure=secure)
     server.ca_pem = ca_pem or b""
@@ -155,7 +163,7 @@ async def run_up(args: argparse.Namespace) -> int:
 
 # Command modules under ketch/cli/: each has add_parser(subparsers) and run(args) -> int (async),
 # and optionally run_in_up(client, stop, args) for components that `ketch up` runs in-process.
-COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent", "cmd_status", "cmd_server")
+COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent", "cmd_status", "cmd_server", "cmd_datastore")
 
 
 def _command_modules() -> list:
