@@ -233,6 +233,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="run scheduler/controllers/agent inside ketch up too")
     ap.add_argument("--http", action="store_true", help="plain HTTP without authentication (default: TLS + token)")
     ap.add_argument("--pid", type=int, help="with --url: the server's PID, for RSS")
+    ap.add_argument("--datastore", choices=("sqlite", "etcd", "both"), default="sqlite",
+                    help="store behind the apiserver; both prints them side by side (etcd: Debian etcd-server)")
     args = ap.parse_args()
     try:
         import uvloop
@@ -240,8 +242,37 @@ def main() -> None:
     except ImportError:
         pass
     if args.url:
-        report(args, asyncio.run(bench(args, args.url, args.pid or os.getpid())))
+        report(args, {"server": asyncio.run(bench(args, args.url, args.pid or os.getpid()))})
         return
+    stores = ["sqlite", "etcd"] if args.datastore == "both" else [args.datastore]
+    columns = {st: run_one(args, st) for st in stores}
+    report(args, columns)
+
+
+def start_etcd(data: str) -> tuple[subprocess.Popen, str]:
+    """One etcd member (Debian etcd-server) on loopback ports, for the etcd column."""
+    cport, pport = free_port(), free_port()
+    proc = subprocess.Popen(["/usr/bin/etcd", "--name", "bench", "--data-dir", os.path.join(data, "etcd"),
+                             "--listen-client-urls", f"http://127.0.0.1:{cport}",
+                             "--advertise-client-urls", f"http://127.0.0.1:{cport}",
+                             "--listen-peer-urls", f"http://127.0.0.1:{pport}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{pport}",
+                             "--initial-cluster", f"bench=http://127.0.0.1:{pport}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{cport}/health", timeout=1) as r:
+                if b"true" in r.read():
+                    return proc, f"etcd://127.0.0.1:{cport}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("etcd did not start")
+
+
+def run_one(args: argparse.Namespace, datastore: str) -> dict[str, str]:
     data = tempfile.mkdtemp(prefix="ketch-bench-")
     port = free_port()
     log = open(os.path.join(data, "ketch.log"), "wb")
@@ -253,6 +284,10 @@ def main() -> None:
         extra = []
     if args.http:
         extra.append("--http")
+    etcd = None
+    if datastore == "etcd":
+        etcd, url = start_etcd(data)
+        extra += ["--datastore", url]
     proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port), *extra],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -263,24 +298,31 @@ def main() -> None:
             time.sleep(0.05)
         time.sleep(1.0)
         scheme = "http" if args.http else "https"
-        results = asyncio.run(bench(args, f"{scheme}://127.0.0.1:{port}", proc.pid,
-                                    None if args.http else os.path.join(data, "kubeconfig")))
+        return asyncio.run(bench(args, f"{scheme}://127.0.0.1:{port}", proc.pid,
+                                 None if args.http else os.path.join(data, "kubeconfig")))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if etcd is not None:
+            etcd.terminate()
+            etcd.wait(10)
         shutil.rmtree(data, ignore_errors=True)
-    report(args, results)
 
 
-def report(args: argparse.Namespace, results: dict[str, str]) -> None:
+def report(args: argparse.Namespace, columns: dict[str, dict[str, str]]) -> None:
+    """A table: one row per figure, one column per datastore."""
     print(f"ketch API benchmark ({os.cpu_count()} cores, {args.clients} clients, 1 KB pods, client on the same machine, "
-          f"{'plain HTTP' if args.http else 'TLS + bearer token'})")
-    width = max(len(k) for k in results)
-    for k, v in results.items():
-        print(f"  {k:<{width}}  {v}")
+          f"{'plain HTTP' if args.http else 'TLS + bearer token'}; the apiserver alone)")
+    names = list(columns)
+    keys = list(dict.fromkeys(k for c in columns.values() for k in c))
+    width = max(len(k) for k in keys)
+    cw = [max(len(n), *(len(columns[n].get(k, "")) for k in keys)) for n in names]
+    print(f"  {'':<{width}}  " + "  ".join(n.ljust(w) for n, w in zip(names, cw, strict=True)))
+    for k in keys:
+        print(f"  {k:<{width}}  " + "  ".join(columns[n].get(k, "-").ljust(w) for n, w in zip(names, cw, strict=True)))
 
 
 if __name__ == "__main__":
