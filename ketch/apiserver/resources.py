@@ -13,6 +13,7 @@ from ..api.meta import generate_name, new_uid, now_rfc3339
 from ..api.registry import Registry, ResourceInfo
 from ..store.base import KeyExistsError, KeyNotFoundError, RevisionMismatchError
 from . import strategy
+from .allocator import ServiceAllocator
 from .cache import Entry, WatchCache, make_entry
 
 MAX_RETRIES = 10
@@ -54,6 +55,7 @@ class ResourceService:
         self.store = store
         self.registry = registry
         self.cache = WatchCache(store, {self.storage_prefix(r) for r in registry.resources})
+        self.allocator = ServiceAllocator(store)
 
     @staticmethod
     def storage_prefix(ri: ResourceInfo) -> str:
@@ -65,6 +67,7 @@ class ResourceService:
 
     async def start(self) -> None:
         await self.cache.start()
+        await self.allocator.start([e.obj for e in self.cache.resource("/registry/services/").items.values()])
 
     async def close(self) -> None:
         await self.cache.close()
@@ -166,14 +169,23 @@ class ResourceService:
         if ri.namespaced:
             self._check_namespace_open(namespace or "", ri)
         key = self.key(ri, namespace, name)
+        alloc = None
+        if ri.kind == "Service" and self.current(ri, namespace, name) is None:
+            alloc = await self.allocator.allocate(obj)
+            if dry_run:
+                await alloc.rollback()
         if dry_run:
             if self.current(ri, namespace, name) is not None:
                 raise errors.already_exists(ri.plural, name, ri.group)
             return _result(obj, created=True, warnings=warnings)
         try:
             rev = await self.store.create(key, orjson.dumps(obj), obj)
-        except KeyExistsError:
-            raise errors.already_exists(ri.plural, name, ri.group) from None
+        except BaseException as e:
+            if alloc is not None:
+                await alloc.rollback()
+            if isinstance(e, KeyExistsError):
+                raise errors.already_exists(ri.plural, name, ri.group) from None
+            raise
         await self.cache.wait_for(rev)
         return _result(make_entry(key, obj, rev), created=True, warnings=warnings)
 
@@ -220,11 +232,7 @@ class ResourceService:
                               manager: str = "", applied: dict | None = None) -> WriteResult:
         key = self.key(ri, namespace, name)
         for attempt in range(MAX_RETRIES):
-            if attempt:
-                await self.cache.sync()
-            cur = self.current(ri, namespace, name)
-            if cur is None:
-                raise errors.not_found(ri.plural, name, ri.group)
+            cur = await self._read_for_write(ri, namespace, name, attempt)
             new = mutate(cur.copy(), cur)
             meta = new.setdefault("metadata", {})
             if patch:
@@ -247,20 +255,33 @@ class ResourceService:
                     rev, _ = await self.store.delete(key, cur.rev)
                 except (RevisionMismatchError, KeyNotFoundError):
                     continue
+                if ri.kind == "Service":
+                    await self.allocator.release(cur.obj)
                 await self.cache.wait_for(rev)
                 return _result(make_entry(key, new, rev), deleted=True)
             if new == cur.obj:
                 return _result(cur)   # no-op: no write, same resourceVersion
+            alloc = None
+            if ri.kind == "Service" and subresource != "status":
+                alloc = await self.allocator.allocate(new, cur.obj)
             if dry_run:
+                if alloc is not None:
+                    await alloc.rollback()
                 return _result(new)
             try:
                 rev = await self.store.update(key, orjson.dumps(new), cur.rev, new)
-            except RevisionMismatchError:
-                if expected:
-                    raise errors.conflict(ri.plural, name, ri.group) from None
-                continue
-            except KeyNotFoundError:
-                raise errors.not_found(ri.plural, name, ri.group) from None
+            except BaseException as e:
+                if alloc is not None:
+                    await alloc.rollback()
+                if isinstance(e, RevisionMismatchError):
+                    if expected:
+                        raise errors.conflict(ri.plural, name, ri.group) from None
+                    continue
+                if isinstance(e, KeyNotFoundError):
+                    raise errors.not_found(ri.plural, name, ri.group) from None
+                raise
+            if alloc is not None:
+                await alloc.commit()
             await self.cache.wait_for(rev)
             return _result(make_entry(key, new, rev))
         raise errors.conflict(ri.plural, name, ri.group, "too many concurrent writes; try again")
@@ -324,6 +345,15 @@ class ResourceService:
         self._validate(ri, new, old)
         return new
 
+    async def _read_for_write(self, ri: ResourceInfo, namespace: str | None, name: str, attempt: int) -> Entry:
+        """The object a write starts from: the cached one, re-synced with the store after a conflict."""
+        if attempt:
+            await self.cache.sync()
+        cur = self.current(ri, namespace, name)
+        if cur is None:
+            raise errors.not_found(ri.plural, name, ri.group)
+        return cur
+
     # -- delete ------------------------------------------------------------------------------
     async def delete(self, ri: ResourceInfo, namespace: str | None, name: str, options: dict | None = None, *,
                      dry_run: bool = False) -> WriteResult:
@@ -333,11 +363,7 @@ class ResourceService:
             raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                                    ri.plural, name)
         for attempt in range(MAX_RETRIES):
-            if attempt:
-                await self.cache.sync()
-            cur = self.current(ri, namespace, name)
-            if cur is None:
-                raise errors.not_found(ri.plural, name, ri.group)
+            cur = await self._read_for_write(ri, namespace, name, attempt)
             pre = options.get("preconditions") or {}
             cur_meta = cur.obj.get("metadata") or {}
             if pre.get("uid") and pre["uid"] != cur_meta.get("uid"):
@@ -393,6 +419,8 @@ class ResourceService:
                 continue
             except KeyNotFoundError:
                 raise errors.not_found(ri.plural, name, ri.group) from None
+            if ri.kind == "Service":
+                await self.allocator.release(cur.obj)
             await self.cache.wait_for(rev)
             return _result(make_entry(key, cur.copy(), rev), deleted=True)
         raise errors.conflict(ri.plural, name, ri.group, "too many concurrent writes; try again")
