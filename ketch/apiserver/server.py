@@ -105,6 +105,8 @@ class APIServer:
     async def start(self) -> None:
         await self.service.start()
         await ensure_namespaces(self.service, DEFAULT_NAMESPACES)
+        from .allocator import ensure_kubernetes_service
+        await ensure_kubernetes_service(self.service, self.advertise)
         self._gc_task = asyncio.get_running_loop().create_task(gc_policy(self._closing))
         self.ready = True
 

@@ -8,6 +8,8 @@ import logging
 
 from ..client.rest import Client
 from .deployment import DeploymentController
+from .endpoints import EndpointsController
+from .endpointslice import EndpointSliceController
 from .framework import Context, Options
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
@@ -26,6 +28,8 @@ CONTROLLERS = {
     "serviceaccount": ServiceAccountController,
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,
+    "endpoints": EndpointsController,
+    "endpointslice": EndpointSliceController,
 }
 
 
