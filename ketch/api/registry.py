@@ -124,6 +124,11 @@ RESOURCES: list[ResourceInfo] = [
        verbs=("create",), has_status=False, extra={"virtual": "selfsubjectaccessreview"}),
     _r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False,
        verbs=("create",), has_status=False, extra={"virtual": "selfsubjectrulesreview"}),
+    # metrics.k8s.io/v1beta1: resource usage read from the node agents on request, never stored.
+    _r("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=("get", "list"), has_status=False,
+       extra={"virtual": "nodemetrics"}),
+    _r("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=("get", "list"), has_status=False,
+       extra={"virtual": "podmetrics"}),
     # scheduling.k8s.io/v1
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, short_names=("pc",), has_status=False),
     # discovery.k8s.io/v1

@@ -248,6 +248,9 @@ class APIServer:
         method = request.method
         svc = self.service
         dry_run = "All" in q.getall("dryRun", [])
+        if ri.group == "metrics.k8s.io":
+            self._authorize(request, ri, ns, name, sub)
+            return await self._nodeproxy().metrics(request, ri, ns, name)
         if ri.extra.get("virtual"):
             if method != "POST" or name:
                 raise errors.method_not_allowed()
@@ -256,6 +259,8 @@ class APIServer:
             self._authorize(request, ri, ns, name, "")
             return await self._token_request(request, ns, name)
         self._authorize(request, ri, ns, name, sub)
+        if sub in ("log", "exec", "attach", "portforward") and ri.plural == "pods" and name:
+            return await self._nodeproxy().pod_request(request, ri, ns, name, sub)
         if ri.extra.get("convert") == "events":
             return await self._events_v1_request(request, ri, ns, name, dry_run)
         if ri.namespaced and ns is None and method not in ("GET",) and not (method == "DELETE" and not name):
@@ -469,6 +474,13 @@ class APIServer:
             what = f'{ri.plural}{"." + ri.group if ri.group else ""}'
             target = f' "{name}"' if name else ""
             raise errors.forbidden(f'{what}{target} is forbidden: {why}', ri.plural, name, ri.group)
+
+    def _nodeproxy(self) -> Any:
+        """pods/log|exec|attach|portforward and metrics.k8s.io go to the node agents."""
+        if getattr(self, "_node_proxy", None) is None:
+            from .nodeproxy import NodeProxy
+            self._node_proxy = NodeProxy(self)
+        return self._node_proxy
 
     def _not_served(self, ri: ResourceInfo, sub: str) -> web.Response:
         raise errors.StatusError(503, "ServiceUnavailable",

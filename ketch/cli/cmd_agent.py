@@ -17,6 +17,8 @@ RUNTIMES = ("fake", "process", "containerd")
 
 def _add_tunables(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crash-backoff", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="port of the agent's own HTTPS API for logs/exec/port-forward/metrics (0 = any)")
     p.add_argument("--lease-interval", type=float, default=10.0, help=argparse.SUPPRESS)
 
 
@@ -46,7 +48,7 @@ def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: s
     from ..node import AgentOptions
     return AgentOptions(node_name=node_name, runtime=runtime, data_dir=data_dir, nodes=nodes,
                         backoff_base=args.crash_backoff, lease_interval=args.lease_interval,
-                        workers=16 if runtime == "fake" else 8)
+                        workers=16 if runtime == "fake" else 8, kubelet_port=args.kubelet_port)
 
 
 def _check(runtime: str, nodes: int) -> str | None:
@@ -83,7 +85,24 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
         return
     from .main import default_data_dir
     data_dir = os.path.join(os.path.abspath(args.data_dir or default_data_dir()), "agent")
+    _issue_serving_cert(os.path.dirname(data_dir), data_dir)
     await run_agent(client, stop, _options(args, data_dir, runtime, args.node_name or socket.gethostname()))
+
+
+def _issue_serving_cert(cluster_dir: str, data_dir: str) -> None:
+    """Inside `ketch up`: the agent's serving certificate from the cluster CA, and the CA to check callers."""
+    from ..apiserver.pki import PKI, _write, default_hosts
+    from ..node import machine
+    pki = PKI(os.path.join(cluster_dir, "pki"))
+    hosts = default_hosts("127.0.0.1") + [machine.host_ip()]
+    if not os.path.exists(pki.ca_cert):
+        pki.ensure(hosts)     # with --http too: the apiserver-to-agent link is always TLS
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    cert_pem, key_pem = pki.issue("ketch-agent", [], server_hosts=hosts)
+    _write(os.path.join(data_dir, "kubelet.key"), key_pem)
+    _write(os.path.join(data_dir, "kubelet.crt"), cert_pem, 0o644)
+    with open(pki.ca_cert, "rb") as f:
+        _write(os.path.join(data_dir, "ca.crt"), f.read(), 0o644)
 
 
 async def join(server: str, token: str, node: str, ca_file: str | None, kubeconfig: str) -> None:

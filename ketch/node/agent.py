@@ -55,6 +55,7 @@ class AgentOptions:
     status_interval: float = 300.0
     workers: int = 8
     config_retry: float = 5.0
+    kubelet_port: int = 10250     # the agent's own HTTPS API (logs, exec, port-forward, metrics); 0 = any
 
 
 @dataclass
@@ -148,6 +149,8 @@ class Agent:
     # -- main loop ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         await self.runtime.start()
+        from .server import start_for_agent
+        node_server = await start_for_agent(self)
         tasks = [asyncio.create_task(self.node_manager.run(stop)), self.pods.start()]
         try:
             await self.pods.synced.wait()
@@ -166,6 +169,7 @@ class Agent:
                     probes.stop()
                 if st.terminating:
                     st.terminating.cancel()
+            await node_server.close()
             await self.runtime.close()
             await self.events.close()
             if self._session is not None:

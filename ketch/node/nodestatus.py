@@ -45,6 +45,7 @@ class NodeSpec:
     node_info: dict[str, str]
     pressure: Callable[[], dict[str, bool]] | None = None   # None: never under pressure
     ready: Callable[[], tuple[bool, str]] | None = None     # None: always ready
+    kubelet_port: int = 10250                                # where the agent's own API listens
     # bookkeeping
     node: dict | None = None
     lease: dict | None = None
@@ -77,7 +78,7 @@ def _status(spec: NodeSpec, old: dict | None) -> dict:
     st = copy.deepcopy((old or {}).get("status") or {})
     st.update({"capacity": spec.capacity, "allocatable": spec.allocatable, "addresses": spec.addresses,
                "nodeInfo": spec.node_info, "conditions": _conditions(spec, st.get("conditions")),
-               "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}})
+               "daemonEndpoints": {"kubeletEndpoint": {"Port": spec.kubelet_port}}})
     return st
 
 

@@ -259,3 +259,17 @@ class ProcessRuntime(Runtime):
             await proc.wait()
             return False, f"command timed out after {timeout:g}s"
         return proc.returncode == 0, out.decode(errors="replace")[-1024:]
+
+    # -- streaming ---------------------------------------------------------------------------
+    def log_files(self, uid: str, name: str) -> list[str]:
+        return [self.log_path(uid, name, r.attempt) for r in self.containers(uid).get(name) or ()]
+
+    def exec_context(self, uid: str, name: str) -> tuple[dict[str, str], str | None] | None:
+        return self._env.get((uid, name), ({"PATH": DEFAULT_PATH}, None))
+
+    def container_session(self, uid: str, name: str) -> int | None:
+        run = self._runs.get((uid, name))
+        return run.pid if run is not None else None   # the shim leads its own session
+
+    def port_forward_host(self, uid: str) -> str | None:
+        return "127.0.0.1"   # host processes share the host's network

@@ -80,6 +80,23 @@ class Runtime(abc.ABC):
         """Run a command in the container's context; (succeeded, output)."""
         return True, ""
 
+    # -- streaming (logs, exec, port-forward, metrics); a runtime without them answers None/[] ----
+    def log_files(self, uid: str, name: str) -> list[str]:
+        """The log file of every attempt of a container, oldest first."""
+        return []
+
+    def exec_context(self, uid: str, name: str) -> tuple[dict[str, str], str | None] | None:
+        """Environment and working directory to run `kubectl exec` commands with (None: no exec)."""
+        return None
+
+    def container_session(self, uid: str, name: str) -> int | None:
+        """The session id of the running attempt's processes (for resource metrics)."""
+        return None
+
+    def port_forward_host(self, uid: str) -> str | None:
+        """The address port-forward connects to for this pod (None: not supported)."""
+        return None
+
     def latest(self, uid: str, name: str) -> ContainerRecord | None:
         runs = self.containers(uid).get(name)
         return runs[-1] if runs else None
