@@ -213,7 +213,7 @@ class ResourceService:
 
     async def patch(self, ri: ResourceInfo, namespace: str | None, name: str, patch_fn: Any, *,
                     subresource: str = "", dry_run: bool = False, field_validation: str = "Warn",
-                    manager: str = "", applied: dict | None = None) -> WriteResult:
+                    manager: str = "", applied: dict | None = None, force: bool = False) -> WriteResult:
         """patch_fn(current_obj_copy) -> new object; re-applied on conflicts."""
         warnings: list[str] = []
 
@@ -223,13 +223,14 @@ class ResourceService:
             warnings[:] = self._field_validation(ri, new, field_validation)
             return new
         res = await self._guarded_update(ri, namespace, name, mutate, expected=0, subresource=subresource,
-                                         dry_run=dry_run, patch=True, manager=manager, applied=applied)
+                                         dry_run=dry_run, patch=True, manager=manager, applied=applied,
+                                         force=force)
         res.warnings = warnings + res.warnings
         return res
 
     async def _guarded_update(self, ri: ResourceInfo, namespace: str | None, name: str, mutate: Any, *,
                               expected: int, subresource: str, dry_run: bool, patch: bool = False,
-                              manager: str = "", applied: dict | None = None) -> WriteResult:
+                              manager: str = "", applied: dict | None = None, force: bool = False) -> WriteResult:
         key = self.key(ri, namespace, name)
         for attempt in range(MAX_RETRIES):
             cur = await self._read_for_write(ri, namespace, name, attempt)
@@ -245,7 +246,7 @@ class ResourceService:
             new = self._merge_for_update(ri, new, cur.obj, subresource)
             if manager and subresource != "finalize":
                 managedfields.record(new, cur.obj, manager, "Apply" if applied is not None else "Update",
-                                     ri.definition, applied, subresource if subresource == "status" else "")
+                                     ri.definition, applied, subresource if subresource == "status" else "", force)
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") \
                     and not self._namespace_finalizers(ri, new) and not strategy.graceful_kind(ri.kind):
                 # The last finalizer is gone: the object goes away now.
@@ -308,11 +309,17 @@ class ResourceService:
             return new
         meta = new["metadata"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                  "namespace", "name", "managedFields"):
+                  "namespace", "name"):
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
                 meta.pop(k, None)
+        if not managedfields.valid_entries(meta.get("managedFields")):
+            # A write may set managedFields (kubectl's apply migration does); else they stay.
+            if "managedFields" in old_meta:
+                meta["managedFields"] = old_meta["managedFields"]
+            else:
+                meta.pop("managedFields", None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         if "status" in ri.subresources:
             if "status" in old:

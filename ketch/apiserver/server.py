@@ -748,6 +748,9 @@ class APIServer:
 
         def apply(cur: dict) -> dict:
             try:
+                if ct == "application/apply-patch+yaml":
+                    from ..api.apply import apply_config
+                    return apply_config(cur, body, q["fieldManager"], ri.definition, sub if sub == "status" else "")
                 if ct == "application/json-patch+json":
                     return patchlib.json_patch(cur, body)
                 if ct == "application/merge-patch+json":
@@ -771,7 +774,7 @@ class APIServer:
         applied = body if ct == "application/apply-patch+yaml" else None
         res = await self.service.patch(ri, ns, name, apply, subresource=sub if sub == "status" else "",
                                        dry_run=dry_run, field_validation=_fv(q), manager=_manager(request),
-                                       applied=applied)
+                                       applied=applied, force=_truthy(q.get("force") or "false"))
         return respond(res.raw, 200, headers=_warning_headers(res.warnings))
 
     # -- subresources ------------------------------------------------------------------------------
