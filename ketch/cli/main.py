@@ -163,7 +163,8 @@ async def run_up(args: argparse.Namespace) -> int:
 
 # Command modules under ketch/cli/: each has add_parser(subparsers) and run(args) -> int (async),
 # and optionally run_in_up(client, stop, args) for components that `ketch up` runs in-process.
-COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent", "cmd_status", "cmd_server", "cmd_datastore")
+COMMANDS = ("cmd_controller_manager", "cmd_scheduler", "cmd_agent", "cmd_status", "cmd_server", "cmd_datastore",
+            "cmd_proxy")
 
 
 def _command_modules() -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -20,7 +21,6 @@ async def api(cluster):
 
 @pytest.fixture
 async def ns(api, request):
-    import re
     base = re.sub("[^a-z0-9-]", "-", request.node.name.lower().replace("_", "-")[5:30]).strip("-")
     name = f"s{next(_counter)}-{base}"
     await api.create(api.resource("namespaces"), None, {"metadata": {"name": name}})

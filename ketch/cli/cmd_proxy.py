@@ -1,0 +1,94 @@
+"""`ketch proxy` (the node's service proxy) and the cluster DNS and proxy inside `ketch up`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+
+from ..client.rest import Client
+
+log = logging.getLogger("ketch.cli.proxy")
+
+
+def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> list[str]:
+    """Register `ketch proxy` (and `ketch up --cluster-dns/--dns-upstream/--proxy`)."""
+    p = sub.add_parser("proxy", help="program this node's nftables so service addresses reach their endpoints")
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver")
+    p.add_argument("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
+    p.add_argument("--table", default="ketch", help="nftables table to own (default ketch)")
+    p.add_argument("--node-port-addresses", default="",
+                   help="comma-separated local addresses NodePorts answer on (default: all)")
+    p.add_argument("--cluster-dns", default="", help="also serve cluster DNS on ADDR:PORT")
+    p.add_argument("--dns-upstream", action="append", help="resolver for other names (default: resolv.conf's)")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("-v", "--verbose", action="store_true")
+    up.add_argument("--cluster-dns", default="", help="serve cluster DNS on ADDR:PORT (e.g. 127.0.0.1:10053)")
+    up.add_argument("--dns-upstream", action="append",
+                    help="resolver the cluster DNS forwards other names to (default: resolv.conf's)")
+    up.add_argument("--cluster-domain", default="cluster.local", help="cluster DNS domain (default cluster.local)")
+    up.add_argument("--proxy", action="store_true",
+                    help="run the service proxy inside ketch up (programs this host's nftables; needs root)")
+    return ["proxy"]
+
+
+async def _run_dns(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
+    from ..dns.server import ClusterDNS, host_nameservers, parse_hostport
+    upstreams = [parse_hostport(u) for u in args.dns_upstream] if args.dns_upstream else host_nameservers()
+    dns = ClusterDNS(client, args.cluster_domain, upstreams)
+    host, port = parse_hostport(args.cluster_dns)
+    try:
+        bound = await dns.start(host, port)
+    except OSError as e:
+        print(f"ketch: cluster DNS cannot listen on {args.cluster_dns}: {e.strerror}", file=sys.stderr, flush=True)
+        await dns.close()
+        return
+    print(f"cluster DNS on {bound[0]}:{bound[1]} for {args.cluster_domain}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await dns.close()
+
+
+async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, node_name: str) -> None:
+    from ..proxy.proxier import Proxier
+    addrs = [a for a in (getattr(args, "node_port_addresses", "") or "").split(",") if a]
+    proxier = Proxier(client, node_name, table=getattr(args, "table", "ketch"), node_port_addresses=addrs)
+    await proxier.run(stop)
+
+
+async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
+    tasks = []
+    if getattr(args, "cluster_dns", ""):
+        tasks.append(_run_dns(client, stop, args))
+    if getattr(args, "proxy", False):
+        tasks.append(_run_proxy(client, stop, args, getattr(args, "node_name", None) or socket.gethostname()))
+    if tasks:
+        await asyncio.gather(*tasks)
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        client = Client.from_kubeconfig(args.kubeconfig, user_agent="ketch-proxy")
+    except (OSError, KeyError, StopIteration) as e:
+        print(f"ketch proxy: cannot use kubeconfig {args.kubeconfig}: {e}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    from ..proxy.nft import NftError
+    try:
+        tasks = [_run_proxy(client, stop, args, args.node_name)]
+        if args.cluster_dns:
+            tasks.append(_run_dns(client, stop, args))
+        await asyncio.gather(*tasks)
+    except NftError as e:
+        print(f"ketch proxy: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+    return 0

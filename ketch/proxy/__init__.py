@@ -1,0 +1,1 @@
+"""The node's service proxy: nftables rules so service addresses reach their ready endpoints."""

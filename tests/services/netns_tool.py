@@ -1,0 +1,53 @@
+"""Run inside a test network namespace: `serve NAME=IP:PORT ...` starts HTTP "pods" answering
+their name; `get URL N [SOURCE_IP]` makes N requests on new connections and prints a JSON tally."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import sys
+import threading
+
+
+def serve(specs: list[str]) -> None:
+    for spec in specs:
+        name, _, addr = spec.partition("=")
+        ip, _, port = addr.rpartition(":")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            body = name.encode()
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(self.body)))
+                self.end_headers()
+                self.wfile.write(self.body)
+
+            def log_message(self, *a) -> None:
+                pass
+        srv = http.server.ThreadingHTTPServer((ip, int(port)), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    print("serving", flush=True)
+    sys.stdin.read()      # until the test closes our stdin
+
+
+def get(host: str, port: int, n: int, source: str = "") -> None:
+    tally: dict[str, int] = {}
+    for _ in range(n):
+        try:
+            c = http.client.HTTPConnection(host, port, timeout=2, source_address=(source, 0) if source else None)
+            c.request("GET", "/")
+            key = c.getresponse().read().decode()
+            c.close()
+        except OSError as e:
+            key = f"error:{type(e).__name__}" if type(e) is not OSError else f"error:{e}"
+        tally[key] = tally.get(key, 0) + 1
+    print(json.dumps(tally), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2:])
+    else:
+        get(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "")

@@ -1,0 +1,149 @@
+"""The node proxy for real: nftables programmed inside a network namespace this test creates,
+HTTP "pods" on addresses in that namespace, requests to ClusterIPs and NodePorts from inside it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ketch.client.rest import Client
+from ketch.proxy.proxier import Proxier
+from tests.controllers.kubelet import eventually
+
+from .conftest import service
+from .kubelet import ensure_node, run_pod, set_pod
+
+TOOL = str(Path(__file__).with_name("netns_tool.py"))
+NODE_IP = "10.99.0.1"
+PODS = {"w1": "10.99.0.11", "w2": "10.99.0.12", "w3": "10.99.0.13"}
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("ip"),
+                                reason="needs root, nft and ip (scripts/ci-deps-net.sh)")
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def netns():
+    name = f"ketch-test-{secrets.token_hex(4)}"
+    _ip("netns", "add", name)
+    servers = None
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        # A veth pair inside the namespace: its addresses stand in for the node's and the pods',
+        # its default route lets packets to service addresses reach the nat hooks.
+        _ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        _ip("-n", name, "link", "set", "v0", "up")
+        _ip("-n", name, "link", "set", "v1", "up")
+        for ip in (NODE_IP, *PODS.values()):
+            _ip("-n", name, "addr", "add", f"{ip}/32", "dev", "v0")
+        _ip("-n", name, "route", "add", "default", "dev", "v0")
+        servers = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, TOOL, "serve",
+                                    *(f"{p}={ip}:8080" for p, ip in PODS.items())],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert servers.stdout.readline().strip() == "serving"
+        yield name
+    finally:
+        if servers is not None:
+            servers.stdin.close()
+            servers.kill()
+            servers.wait(5)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+async def _get(netns: str, host: str, port: int, n: int = 30, source: str = "") -> dict[str, int]:
+    proc = await asyncio.create_subprocess_exec("ip", "netns", "exec", netns, sys.executable, TOOL, "get", host,
+                                                str(port), str(n), *([source] if source else []),
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return json.loads(out)
+
+
+@pytest.fixture
+async def proxier(cluster, netns):
+    client = Client(cluster.url)
+    p = Proxier(client, "node-a", table="ketch", nft_command=["ip", "netns", "exec", netns, "nft"])
+    stop = asyncio.Event()
+    task = asyncio.create_task(p.run(stop))
+    await asyncio.wait_for(p.synced.wait(), 20)
+    yield p
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await client.close()
+    out = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True)
+    assert "ketch" not in out.stdout, "the proxy left its table behind"
+
+
+def _programmed(p: Proxier, ip: str) -> bool:
+    return p.applied is not None and any(f"dnat ip to {ip}:" in r for rules in p.applied.chains.values()
+                                         for r in rules)
+
+
+async def test_cluster_ip_and_node_port_reach_ready_endpoints(api, ns, netns, proxier):
+    await ensure_node(api)
+    svc = await api.create(api.resource("services"), ns, service(
+        "web", "NodePort", [{"port": 80, "targetPort": 8080}], selector={"app": "web"}))
+    cip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    for pod, ip in PODS.items():
+        await run_pod(api, ns, pod, {"app": "web"}, ip)
+    await eventually(lambda: all(_programmed(proxier, ip) for ip in PODS.values()), 10)
+    tally = await _get(netns, cip, 80, 60)
+    assert set(tally) == set(PODS), tally                      # random balancing reaches all three
+    tally = await _get(netns, NODE_IP, node_port, 30)
+    assert set(tally) == set(PODS), tally
+
+    # Not ready: out of rotation, through controller and proxy, within a second.
+    t0 = time.monotonic()
+    await set_pod(api, ns, "w2", PODS["w2"], ready=False)
+    await eventually(lambda: not _programmed(proxier, PODS["w2"]), 5, 0.01)
+    latency = time.monotonic() - t0
+    assert latency < 1.0, f"readiness change took {latency:.2f}s to reach the kernel"
+    tally = await _get(netns, cip, 80, 40)
+    assert set(tally) == {"w1", "w3"}, tally
+
+    # Session affinity: one client sticks to one endpoint.
+    await api.patch(api.resource("services"), ns, "web", {"spec": {"sessionAffinity": "ClientIP"}})
+    await eventually(lambda: proxier.applied and proxier.applied.affinity_sets, 5)
+    tally = await _get(netns, cip, 80, 20)
+    assert len(tally) == 1 and next(iter(tally)) in ("w1", "w3"), tally
+
+    # No ready endpoints: connections are refused at once, not left to time out.
+    for pod in ("w1", "w3"):
+        await set_pod(api, ns, pod, PODS[pod], ready=False)
+    await eventually(lambda: not any(_programmed(proxier, ip) for ip in PODS.values()), 5)
+    assert await _get(netns, cip, 80, 3) == {"error:ConnectionRefusedError": 3}
+    assert await _get(netns, NODE_IP, node_port, 3) == {"error:ConnectionRefusedError": 3}
+
+    # Back, then the service goes away and its rules with it.
+    await set_pod(api, ns, "w3", PODS["w3"], ready=True)
+    await eventually(lambda: _programmed(proxier, PODS["w3"]), 5)
+    assert await _get(netns, cip, 80, 5) == {"w3": 5}
+    await api.delete(api.resource("services"), ns, "web")
+    await eventually(lambda: not proxier.applied.service_ips, 5)
+    assert set(await _get(netns, cip, 80, 2)) != {"w3"}
+
+
+async def test_rebuilds_after_table_removed_behind_its_back(api, ns, netns, proxier):
+    await ensure_node(api)
+    svc = await api.create(api.resource("services"), ns, service(
+        "again", ports=[{"port": 81, "targetPort": 8080}], selector={"app": "again"}))
+    await run_pod(api, ns, "a1", {"app": "again"}, PODS["w1"])
+    await eventually(lambda: _programmed(proxier, PODS["w1"]), 10)
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", "ketch"], check=True)
+    # The next change fails to apply incrementally; the proxy rebuilds the whole table.
+    await run_pod(api, ns, "a2", {"app": "again"}, PODS["w2"])
+    await eventually(lambda: _programmed(proxier, PODS["w2"]), 10)
+    await eventually(lambda: _get(netns, svc["spec"]["clusterIP"], 81, 1), 5)
+    tally = await _get(netns, svc["spec"]["clusterIP"], 81, 30)
+    assert set(tally) == {"w1", "w2"}, tally
