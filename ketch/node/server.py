@@ -37,6 +37,9 @@ CHANNEL_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
 PF_PROTOCOLS = ["SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io", "portforward.k8s.io"]
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 FOLLOW_POLL = 0.2
+LOG_MAX_SIZE = 10 * 1024 * 1024   # the kubelet's containerLogMaxSize and containerLogMaxFiles defaults
+LOG_MAX_FILES = 5
+ROTATE_INTERVAL = 10.0
 ACTIVE: set[asyncio.Task] = set()     # streaming handlers in flight (tests check none outlive a client)
 
 
@@ -72,6 +75,37 @@ def _truthy(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
 
+def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX_FILES) -> bool:
+    """Copy-truncate `path` into path.1 (shifting path.1.. up, dropping the oldest) once it passes max_size.
+
+    The container keeps writing to its O_APPEND descriptor, so truncating in place is safe; only
+    what it writes between the copy and the truncation can be lost (the copy re-reads the tail to
+    keep that window short)."""
+    try:
+        if os.path.getsize(path) <= max_size:
+            return False
+        for i in range(max_files - 1, 1, -1):
+            if os.path.exists(f"{path}.{i - 1}"):
+                os.replace(f"{path}.{i - 1}", f"{path}.{i}")
+        with open(path, "r+b") as src, open(path + ".1", "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            src.truncate(0)
+        return True
+    except OSError:
+        return False
+
+
+def log_chain(path: str) -> list[str]:
+    """A log file and its rotated predecessors, oldest first."""
+    old = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        old.append(f"{path}.{i}")
+        i += 1
+    return old[::-1] + [path]
+
+
 def _rfc3339nano(t: float) -> str:
     d = datetime.datetime.fromtimestamp(t, datetime.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 1000:09d}Z"
@@ -90,6 +124,8 @@ class NodeServer:
         self._samples: list[metrics.Sample] = []
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self.log_max_size, self.log_max_files = LOG_MAX_SIZE, LOG_MAX_FILES
+        self._rotator: asyncio.Task | None = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -127,11 +163,28 @@ class NodeServer:
         site = web.TCPSite(self.runner, host, port, ssl_context=ssl_ctx, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self._rotator is None:
+            self._rotator = asyncio.create_task(self._rotate_logs())
         return self.port
 
     async def close(self) -> None:
+        if self._rotator is not None:
+            self._rotator.cancel()
+            with contextlib.suppress(BaseException):
+                await self._rotator
+            self._rotator = None
         if self.runner is not None:
             await self.runner.cleanup()
+
+    async def _rotate_logs(self) -> None:
+        """Keep each running container's log under log_max_size, log_max_files files in all."""
+        while True:
+            await asyncio.sleep(ROTATE_INTERVAL)
+            for uid in list(self.runtime.pod_uids()):
+                for name, runs in list(self.runtime.containers(uid).items()):
+                    files = self.runtime.log_files(uid, name)
+                    if runs and runs[-1].running and files:
+                        rotate_log(files[-1], self.log_max_size, self.log_max_files)
 
     # -- lookup ------------------------------------------------------------------------------
     def _pod(self, request: web.Request) -> tuple[dict, str]:
@@ -181,55 +234,65 @@ class NodeServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
-        sent = 0
-
-        async def emit(data: bytes, when: float) -> bool:
-            nonlocal sent
-            if stamps:
-                prefix = _rfc3339nano(when).encode() + b" "
-                data = b"".join(prefix + line for line in data.splitlines(keepends=True))
-            if limit is not None:
-                data = data[:max(limit - sent, 0)]
-            if data:
-                await resp.write(data)
-                sent += len(data)
-            return limit is None or sent < limit
-
         try:
-            f = open(path, "rb")
-        except OSError:
+            sent = 0
+
+            async def emit(data: bytes, when: float) -> bool:
+                nonlocal sent
+                if stamps:
+                    prefix = _rfc3339nano(when).encode() + b" "
+                    data = b"".join(prefix + line for line in data.splitlines(keepends=True))
+                if limit is not None:
+                    data = data[:max(limit - sent, 0)]
+                if data:
+                    await resp.write(data)
+                    sent += len(data)
+                return limit is None or sent < limit
+
+            try:
+                f = open(path, "rb")
+            except OSError:
+                await resp.write_eof()
+                return resp
+            with f:
+                # The process runtime's log carries no per-line time: the old lines take the
+                # attempt's start time, lines read while following take the time they were read.
+                older = []
+                for p in log_chain(path)[:-1]:
+                    with contextlib.suppress(OSError), open(p, "rb") as old:
+                        older.append(old.read())
+                existing = b"".join(older) + f.read()
+                if since is not None and os.path.getmtime(path) < since:
+                    existing = b""
+                if tail is not None:
+                    lines = existing.splitlines(keepends=True)
+                    existing = b"".join(lines[-tail:]) if tail > 0 else b""
+                go_on = await emit(existing, rec.started_at)
+                partial = b""
+                while follow and go_on:
+                    if os.fstat(f.fileno()).st_size < f.tell():
+                        f.seek(0)     # rotated (copy-truncated) under us
+                    chunk = f.read(65536)
+                    if chunk:
+                        data, _, partial = (partial + chunk).rpartition(b"\n")
+                        if data:
+                            go_on = await emit(data + b"\n", time.time())
+                        continue
+                    t = request.transport
+                    if t is None or t.is_closing():
+                        break      # the caller went away
+                    latest = self.runtime.latest(uid, ctr)
+                    if latest is not rec or not rec.running:
+                        # the attempt ended: drain what it wrote last, then stop
+                        rest = partial + f.read()
+                        if rest:
+                            await emit(rest, time.time())
+                        break
+                    await asyncio.sleep(FOLLOW_POLL)
             await resp.write_eof()
             return resp
-        with f:
-            # The process runtime's log carries no per-line time: the old lines take the
-            # attempt's start time, lines read while following take the time they were read.
-            existing = f.read()
-            if since is not None and os.path.getmtime(path) < since:
-                existing = b""
-            if tail is not None:
-                lines = existing.splitlines(keepends=True)
-                existing = b"".join(lines[-tail:]) if tail > 0 else b""
-            go_on = await emit(existing, rec.started_at)
-            partial = b""
-            while follow and go_on:
-                chunk = f.read(65536)
-                if chunk:
-                    data, _, partial = (partial + chunk).rpartition(b"\n")
-                    if data:
-                        go_on = await emit(data + b"\n", time.time())
-                    continue
-                t = request.transport
-                if t is None or t.is_closing():
-                    break      # the caller went away
-                latest = self.runtime.latest(uid, ctr)
-                if latest is not rec or not rec.running:
-                    # the attempt ended: drain what it wrote last, then stop
-                    rest = partial + f.read()
-                    if rest:
-                        await emit(rest, time.time())
-                    break
-                await asyncio.sleep(FOLLOW_POLL)
-        await resp.write_eof()
+        except ConnectionError:   # the caller went away
+            pass
         return resp
 
     # -- exec / attach -----------------------------------------------------------------------
