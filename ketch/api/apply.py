@@ -300,8 +300,8 @@ def _cmp(old: Any, new: Any, node: Node, path: Path, changed: FieldSet, removed:
         for k, ov in old.items():
             if k not in new:
                 _collect(ov, node.child(k), path + ("f:" + k,), removed)
-        if not new or not old:
-            changed.add(path)
+        if not new:
+            changed.add(path)       # now an empty (owned) container
         return
     if isinstance(old, list) and isinstance(new, list) and node.kind == "list" and node.list_type != "atomic":
         elem = node.elem or ANY

@@ -160,3 +160,28 @@ def test_noop_apply_keeps_managed_fields():
     again = apply(obj, deployment())
     assert again == obj
     assert object_set(obj, D) == object_set(again, D)
+
+
+def test_filling_an_empty_struct_another_manager_created_is_no_conflict():
+    obj = deployment()
+    containers(obj)[0]["resources"] = {}
+    record(obj, None, "kubectl-client-side-apply", "Update", D)
+    cfg = deployment()
+    containers(cfg)[0]["resources"] = {"limits": {"cpu": "1"}}
+    obj = apply(obj, cfg)
+    assert containers(obj)[0]["resources"] == {"limits": {"cpu": "1"}}
+
+
+def test_a_write_may_replace_managed_fields():
+    """kubectl's migration sends a JSON patch replacing metadata.managedFields."""
+    obj = deployment()
+    record(obj, None, "kubectl-client-side-apply", "Update", D)
+    new = copy.deepcopy(obj)
+    (e,) = new["metadata"]["managedFields"]
+    new["metadata"]["managedFields"] = [dict(e, manager="kubectl", operation="Apply")]
+    record(new, obj, "kubectl", "Update", D)
+    assert [(e["manager"], e["operation"]) for e in new["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    # now kubectl's next apply removes what only client-side apply had set
+    new = apply(new, deployment(labels={"app": "web"}) | {"spec": {"selector": {"matchLabels": {"app": "web"}},
+                                                                      "template": new["spec"]["template"]}})
+    assert "replicas" not in new["spec"]

@@ -83,3 +83,14 @@ def test_create_describe_scale_label_patch_delete(cluster):
     assert 'configmap "c120" deleted' in k(cluster, "delete", "cm", "c120").stdout
     assert 'deployment.apps "old" deleted' in k(cluster, "delete", "-f", "-", input=deploy()).stdout
     assert "NotFound" in k(cluster, "get", "deploy", "old", check=False).stderr
+
+
+def test_server_side_apply(cluster):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s120"}, "data": {"a": "1", "b": "2"}}
+    assert "serverside-applied" in k(cluster, "apply", "--server-side", "-f", "-", input=yaml.safe_dump(cm)).stdout
+    k(cluster, "patch", "cm", "s120", "--type=merge", "-p", '{"data":{"a":"x"}}')
+    cm["data"] = {"a": "3"}
+    r = k(cluster, "apply", "--server-side", "-f", "-", input=yaml.safe_dump(cm), check=False)
+    assert r.returncode != 0 and 'conflict with "kubectl-patch" using v1: .data.a' in r.stderr
+    k(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(cm))
+    assert obj(cluster, "cm", "s120")["data"] == {"a": "3"}
