@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from ..api import errors
 from ..api.registry import ResourceInfo
 from ..api.selectors import parse_label_selector
+from . import auth
 
 log = logging.getLogger("ketch.apiserver.nodeproxy")
 
@@ -110,6 +111,15 @@ class NodeProxy:
         if request.method not in ("GET", "POST"):
             raise errors.method_not_allowed()
         pod = (await self.server.service.get(ri, ns, name)).obj
+        user = request.get("user")
+        if user is not None and not user.is_admin:
+            # exec, attach and port-forward are `create` even over a WebSocket GET (as in Kubernetes
+            # 1.31+); node credentials read no logs and open no streams.
+            verb = "get" if sub == "log" else "create"
+            why = (f'node "{user.node_name}" cannot {verb} pods/{sub}' if user.node_name else
+                   auth.authorize(user, verb, "pods", sub, ns, name, current=pod))
+            if why is not None:
+                raise errors.forbidden(f'pods "{name}" is forbidden: {why}', "pods", name, "")
         spec, status = pod.get("spec") or {}, pod.get("status") or {}
         node = spec.get("nodeName")
         if not node:
