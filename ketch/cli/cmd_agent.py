@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--runtime", choices=RUNTIMES, default="process", help="container runtime (default process)")
     p.add_argument("--nodes", type=int, default=1, help="simulate this many nodes (runtime fake only)")
     p.add_argument("--data-dir", help="where the agent keeps its state and logs")
+    p.add_argument("--containerd-address", help="use this containerd socket instead of starting ketch's own")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_tunables(p)
     up.add_argument("--runtime", choices=RUNTIMES, default=None,
@@ -41,7 +42,13 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     up.add_argument("--no-agent", action="store_true", help="do not run a node agent inside ketch up")
     up.add_argument("--node-name", default=None, help=argparse.SUPPRESS)
     _add_tunables(up)
-    return ["agent"]
+    img = sub.add_parser("image", help="local images of this node's containerd")
+    isub = img.add_subparsers(dest="image_cmd", required=True)
+    imp = isub.add_parser("import", help="load an OCI layout or docker archive into the node's containerd")
+    imp.add_argument("file", help="the image archive (.tar)")
+    imp.add_argument("--data-dir", help="the ketch up or agent data dir whose containerd to use")
+    imp.add_argument("--address", help="containerd socket (default: the one under the data dir)")
+    return ["agent", "image"]
 
 
 def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: str, nodes: int = 1):
@@ -53,8 +60,12 @@ def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: s
 
 def _check(runtime: str, nodes: int) -> str | None:
     if runtime == "containerd":
-        return ("the containerd runtime is not available yet in this build; use --runtime process "
-                "(host processes) or --runtime fake")
+        from ..node.containerd.daemon import missing
+        lacks = missing()
+        if lacks:
+            return f"the containerd runtime needs {', '.join(lacks)} (see scripts/ci-deps-containerd.sh)"
+        if os.geteuid() != 0:
+            return "the containerd runtime needs root"
     if nodes > 1 and runtime != "fake":
         return "--nodes > 1 simulates nodes and needs --runtime fake"
     if nodes < 1:
@@ -65,14 +76,13 @@ def _check(runtime: str, nodes: int) -> str | None:
 def _default_runtime() -> tuple[str, str]:
     """The runtime `ketch up` picks when none is given, and why."""
     if shutil.which("containerd") and os.geteuid() == 0:
-        return "process", "containerd is installed, but ketch's containerd runtime is not ready yet"
+        return "process", "containerd is installed: --runtime containerd runs real containers"
     return "process", "no usable container runtime (containerd) here; containers run as host processes"
 
 
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
     if getattr(args, "no_agent", False):
         return
-    from ..node import run_agent
     runtime = args.runtime
     if runtime is None:
         runtime, why = _default_runtime()
@@ -86,7 +96,47 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
     from .main import default_data_dir
     data_dir = os.path.join(os.path.abspath(args.data_dir or default_data_dir()), "agent")
     _issue_serving_cert(os.path.dirname(data_dir), data_dir)
-    await run_agent(client, stop, _options(args, data_dir, runtime, args.node_name or socket.gethostname()))
+    await _run_agent(client, stop, _options(args, data_dir, runtime, args.node_name or socket.gethostname()), args)
+
+
+async def _run_agent(client: Client, stop: asyncio.Event, opts, args: argparse.Namespace) -> None:
+    """Run the agent; the containerd runtime is built here (own containerd, or --containerd-address)."""
+    from ..node import run_agent
+    if opts.runtime != "containerd":
+        await run_agent(client, stop, opts)
+        return
+    from ..node.agent import Agent
+    from ..node.containerd import ContainerdRuntime
+    runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None))
+    await Agent(client, opts, runtime=runtime).run(stop)
+
+
+def _containerd_socket(args: argparse.Namespace) -> str:
+    if args.address:
+        return args.address
+    from .main import default_data_dir
+    base = os.path.abspath(args.data_dir or default_data_dir())
+    for d in (os.path.join(base, "agent"), base):
+        sock = os.path.join(d, "containerd", "containerd.sock")
+        if os.path.exists(sock):
+            return sock
+    return os.path.join(base, "agent", "containerd", "containerd.sock")
+
+
+async def image_import(args: argparse.Namespace) -> int:
+    """`ketch image import FILE.tar`: air-gapped images into the local node's containerd."""
+    from ..node.containerd import import_image
+    sock = _containerd_socket(args)
+    if not os.path.exists(sock):
+        print(f"ketch image import: no containerd socket at {sock} (is the agent running with --runtime containerd?)",
+              file=sys.stderr)
+        return 1
+    try:
+        print((await import_image(sock, args.file)).strip())
+    except (OSError, RuntimeError) as e:
+        print(f"ketch image import: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _issue_serving_cert(cluster_dir: str, data_dir: str) -> None:
@@ -137,7 +187,8 @@ async def join(server: str, token: str, node: str, ca_file: str | None, kubeconf
 
 
 async def run(args: argparse.Namespace) -> int:
-    from ..node import run_agent
+    if args.cmd == "image":
+        return await image_import(args)
     err = _check(args.runtime, args.nodes)
     if err:
         print(f"ketch agent: {err}", file=sys.stderr)
@@ -168,7 +219,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
     try:
-        await run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes))
+        await _run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)
     finally:
         await client.close()
     return 0

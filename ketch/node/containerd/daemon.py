@@ -1,0 +1,177 @@
+"""ketch's own containerd: config, CNI conflist, start and stop (by PID) under the agent's data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+
+log = logging.getLogger("ketch.node.containerd")
+
+CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
+IPAM_ROOT = "/var/lib/cni/ketch"
+
+
+def cni_bin_dir() -> str:
+    for d in CNI_BIN_DIRS:
+        if os.path.exists(os.path.join(d, "bridge")):
+            return d
+    return CNI_BIN_DIRS[0]
+
+
+def missing() -> list[str]:
+    """What this machine lacks to run ketch's containerd (empty when all is there)."""
+    out = [b for b in ("containerd", "runc", "ctr", "iptables") if not shutil.which(b)]
+    if not os.path.exists(os.path.join(cni_bin_dir(), "bridge")):
+        out.append("CNI plugins (containernetworking-plugins)")
+    return out
+
+
+class Containerd:
+    """Paths, config and process of one containerd owned by an agent (or an existing socket)."""
+
+    def __init__(self, data_dir: str, socket: str | None = None, sandbox_image: str = "",
+                 pod_cidr: str = "10.89.0.0/16", bridge: str = "ketch0"):
+        self.dir = os.path.join(data_dir, "containerd")
+        self.own = socket is None
+        self.socket = socket or os.path.join(self.dir, "containerd.sock")
+        if len(self.socket) > 100:   # unix socket paths are limited to 108 bytes
+            short = hashlib.sha1(self.dir.encode()).hexdigest()[:12]
+            self.socket = f"/run/ketch/{short}/containerd.sock"
+            os.makedirs(os.path.dirname(self.socket), mode=0o700, exist_ok=True)
+        self.sandbox_image = sandbox_image
+        self.pod_cidr, self.bridge = pod_cidr, bridge
+        self.cni_dir = os.path.join(data_dir, "cni")
+        # Host-wide, per bridge: every agent on this machine that shares the bridge shares its addresses.
+        self.ipam_dir = os.path.join(IPAM_ROOT, bridge)
+        self.pid_file = os.path.join(self.dir, "containerd.pid")
+        self.log_file = os.path.join(self.dir, "containerd.log")
+        self.pid: int | None = None
+
+    def config(self) -> str:
+        d = self.dir
+        return f"""version = 2
+root = "{d}/root"
+state = "{d}/state"
+oom_score = 0
+[grpc]
+  address = "{self.socket}"
+[ttrpc]
+  address = "{self.socket}.ttrpc"
+[debug]
+  level = "warn"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{self.sandbox_image}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_cdi = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{cni_bin_dir()}"
+    conf_dir = "{self.cni_dir}/net.d"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{d}/certs.d"
+"""
+
+    def conflist(self) -> dict:
+        return {"cniVersion": "0.4.0", "name": "ketch", "plugins": [
+            {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": self.pod_cidr}]],
+                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            {"type": "loopback"}]}
+
+    def write_config(self) -> str:
+        os.makedirs(self.dir, mode=0o711, exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "certs.d"), exist_ok=True)
+        os.makedirs(os.path.join(self.cni_dir, "net.d"), exist_ok=True)
+        path = os.path.join(self.dir, "config.toml")
+        with open(path, "w") as f:
+            f.write(self.config())
+        with open(os.path.join(self.cni_dir, "net.d", "10-ketch.conflist"), "w") as f:
+            json.dump(self.conflist(), f, indent=1)
+        return path
+
+    def _running_pid(self) -> int | None:
+        """The PID of a containerd this data dir started earlier and that still runs."""
+        try:
+            pid = int(open(self.pid_file).read().strip())
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        if cmdline and cmdline[0].endswith(b"containerd") and os.path.join(self.dir, "config.toml").encode() in cmdline:
+            return pid
+        return None
+
+    async def start(self, timeout: float = 20.0) -> None:
+        """Start containerd (or adopt the one this data dir left running) and wait for its socket."""
+        if not self.own:
+            return
+        config = self.write_config()
+        self.pid = self._running_pid()
+        if self.pid is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket)
+            logf = open(self.log_file, "ab")
+            proc = await asyncio.create_subprocess_exec(
+                shutil.which("containerd") or "containerd", "--config", config, stdin=asyncio.subprocess.DEVNULL,
+                stdout=logf, stderr=logf, start_new_session=True)
+            logf.close()
+            self.pid = proc.pid
+            self._proc = proc
+            with open(self.pid_file, "w") as f:
+                f.write(f"{proc.pid}\n")
+            log.info("started containerd (pid %d, socket %s)", proc.pid, self.socket)
+        else:
+            log.info("adopted containerd (pid %d)", self.pid)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket):
+            if time.monotonic() > deadline or not _alive(self.pid):
+                raise RuntimeError(f"containerd did not come up; see {self.log_file}")
+            await asyncio.sleep(0.02)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the containerd we started (containers keep running under their shims)."""
+        pid, self.pid = self.pid, None
+        if not self.own or pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pid_file)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

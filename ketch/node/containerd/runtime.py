@@ -1,0 +1,477 @@
+"""The `containerd` runtime: real containers through CRI v1 (pod sandboxes, CNI networking, cgroups).
+
+containerd keeps the state: on start the runtime lists the sandboxes and containers labelled as
+ketch's and re-adopts them. Container exits are seen by polling ListContainers (one call per
+`poll` seconds); ContainerStatus then gives the exit code, reason (OOMKilled...) and times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import logging
+import math
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from ...api.quantity import parse_quantity
+from .. import images, machine
+from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, Runtime
+from . import cri
+from .daemon import Containerd
+
+log = logging.getLogger("ketch.node.containerd")
+
+MANAGED = "ketch.io/managed"
+UID = "io.kubernetes.pod.uid"
+CNAME = "io.kubernetes.container.name"
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_PARENT = "ketch"
+
+
+@dataclass
+class Sandbox:
+    id: str
+    ip: str
+    log_dir: str
+    config: dict | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _ns(t: int) -> float:
+    return t / 1e9 if t else 0.0
+
+
+def _cpu(q) -> float:
+    return float(parse_quantity(q))
+
+
+def containerd_version() -> str:
+    try:
+        out = subprocess.run(["containerd", "--version"], capture_output=True, text=True, timeout=5).stdout.split()
+        return out[2].split("~")[0].lstrip("v") if len(out) > 2 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class ContainerdRuntime(Runtime):
+    name = "containerd"
+
+    def __init__(self, data_dir: str, socket: str | None = None, pod_cidr: str = "10.89.0.0/16",
+                 bridge: str = "ketch0", poll: float = 0.5):
+        super().__init__()
+        self.data_dir = data_dir
+        self.version = containerd_version()
+        self.daemon = Containerd(data_dir, socket, images.PAUSE_IMAGE, pod_cidr, bridge)
+        self.poll = poll
+        self.cri: cri.CRIClient | None = None
+        self.host_ip = machine.host_ip()
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._pods: dict[str, dict[str, list[ContainerRecord]]] = {}
+        self._by_id: dict[str, tuple[str, ContainerRecord]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._poller: asyncio.Task | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        t0 = time.monotonic()
+        await self.daemon.start()
+        self.cri = cri.CRIClient(self.daemon.socket)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                v = await self.cri.call("Version", {"version": "v1"}, timeout=5)
+                break
+            except cri.CRIError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        self.version = v.get("runtime_version", self.version).lstrip("v")
+        await self.ensure_images()
+        await self._readopt()
+        self._poller = asyncio.create_task(self._poll_loop())
+        log.info("containerd %s ready in %.2fs (socket %s)", self.version, time.monotonic() - t0, self.daemon.socket)
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        if self.cri is not None:
+            await self.cri.close()
+        await self.daemon.stop()
+
+    async def image_present(self, ref: str) -> bool:
+        resp = await self.cri.call("ImageStatus", {"image": {"image": ref}})
+        return bool(resp.get("image"))
+
+    async def ensure_images(self) -> None:
+        """Build and import ketch's sandbox image (and the busybox test image) when missing."""
+        for ref, build in ((images.PAUSE_IMAGE, images.build_pause), (images.TEST_IMAGE, images.build_test_image)):
+            if await self.image_present(ref):
+                continue
+            path = os.path.join(self.daemon.dir, "images", ref.split("/")[-1].replace(":", "_") + ".tar")
+            await asyncio.to_thread(build, path)
+            await import_image(self.daemon.socket, path)
+
+    async def _readopt(self) -> None:
+        sbs = await self.cri.call("ListPodSandbox", {"filter": {"label_selector": {MANAGED: "true"}}})
+        for sb in sbs.get("items") or ():
+            uid = (sb.get("labels") or {}).get(UID) or sb.get("metadata", {}).get("uid")
+            if not uid:
+                continue
+            if sb.get("state", 0) != cri.SANDBOX_READY:
+                self._sandboxes.setdefault(uid, Sandbox("", "", ""))
+                continue
+            st = await self.cri.call("PodSandboxStatus", {"pod_sandbox_id": sb["id"]})
+            ip = ((st.get("status") or {}).get("network") or {}).get("ip") or self.host_ip
+            self._sandboxes[uid] = Sandbox(sb["id"], ip, (sb.get("annotations") or {}).get("ketch.io/log-directory", ""))
+        resp = await self.cri.call("ListContainers", {"filter": {"label_selector": {MANAGED: "true"}}})
+        for c in sorted(resp.get("containers") or (), key=lambda c: c.get("metadata", {}).get("attempt", 0)):
+            rec = await self._record(c["id"])
+            if rec is not None:
+                log.info("re-adopted %s/%s attempt %d (%s)", rec[0], rec[1].name, rec[1].attempt,
+                         "running" if rec[1].running else "exited")
+
+    async def _record(self, cid: str) -> tuple[str, ContainerRecord] | None:
+        """Build (or refresh) the record of one container from ContainerStatus."""
+        try:
+            st = (await self.cri.call("ContainerStatus", {"container_id": cid})).get("status") or {}
+        except cri.CRIError as e:
+            if cri.not_found(e) and cid in self._by_id:
+                uid, rec = self._by_id[cid]
+                if rec.running:
+                    self._terminated(rec, 137, time.time(), "Error", "container removed")
+                return uid, rec
+            return None
+        labels = st.get("labels") or {}
+        uid, name = labels.get(UID), labels.get(CNAME) or st.get("metadata", {}).get("name")
+        if not uid or not name:
+            return None
+        known = self._by_id.get(cid)
+        if known is None:
+            attempt = st.get("metadata", {}).get("attempt", 0)
+            rec = ContainerRecord(name, attempt, "containerd://" + cid, _ns(st.get("started_at", 0)) or time.time())
+            rec.extra["cid"] = cid
+            runs = self._pods.setdefault(uid, {}).setdefault(name, [])
+            runs.append(rec)
+            runs.sort(key=lambda r: r.attempt)
+            self._by_id[cid] = (uid, rec)
+        else:
+            rec = known[1]
+        rec.extra["imageRef"] = st.get("image_ref", "")
+        state = st.get("state", 0)
+        if st.get("started_at"):
+            rec.started_at = _ns(st["started_at"])
+        if state == cri.CONTAINER_EXITED or (state == cri.CONTAINER_UNKNOWN and st.get("finished_at")):
+            code = st.get("exit_code", 0)
+            self._terminated(rec, code, _ns(st.get("finished_at", 0)) or time.time(),
+                             st.get("reason") or "", st.get("message") or "")
+        elif state == cri.CONTAINER_CREATED:
+            rec.running = False if st.get("finished_at") else rec.running
+        return uid, rec
+
+    @staticmethod
+    def _terminated(rec: ContainerRecord, code: int, finished: float, reason: str, message: str) -> None:
+        rec.running = False
+        rec.exit_code = code
+        rec.finished_at = finished
+        rec.reason = reason or ("Completed" if code == 0 else "Error")
+        if message:
+            rec.message = message
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                await self._poll_once()
+            except cri.CRIError as e:
+                log.warning("polling containerd: %s", e.details())
+            except Exception:   # never let the watcher die
+                log.exception("polling containerd")
+
+    async def _poll_once(self) -> None:
+        resp = await self.cri.call("ListContainers", {"filter": {"label_selector": {MANAGED: "true"}}}, timeout=10)
+        seen = set()
+        for c in resp.get("containers") or ():
+            seen.add(c["id"])
+            known = self._by_id.get(c["id"])
+            if known is not None and known[1].running and c.get("state") != cri.CONTAINER_RUNNING:
+                await self._changed(c["id"])
+        for cid, (uid, rec) in list(self._by_id.items()):
+            if rec.running and cid not in seen and not rec.extra.get("starting"):
+                self._terminated(rec, 137, time.time(), "Error", "container removed from containerd")
+                self.on_change(uid)
+
+    async def _changed(self, cid: str) -> None:
+        got = await self._record(cid)
+        if got is not None:
+            self.on_change(got[0])
+
+    # -- runtime interface ---------------------------------------------------------------------
+    def pod_uids(self) -> set[str]:
+        return set(self._pods) | set(self._sandboxes)
+
+    def containers(self, uid: str) -> dict[str, list[ContainerRecord]]:
+        return self._pods.get(uid) or {}
+
+    def log_files(self, uid: str, name: str) -> list[str]:
+        sb = self._sandboxes.get(uid)
+        if sb is None or not sb.log_dir:
+            return []
+        return [os.path.join(sb.log_dir, name, f"{r.attempt}.log") for r in self.containers(uid).get(name) or ()]
+
+    def port_forward_host(self, uid: str) -> str | None:
+        sb = self._sandboxes.get(uid)
+        return sb.ip if sb is not None and sb.ip else None
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def sandbox_config(self, pod: dict) -> dict:
+        meta, spec = pod["metadata"], pod["spec"]
+        uid, ns = meta["uid"], meta.get("namespace") or "default"
+        log_dir = os.path.join(self.data_dir, "pods", f"{ns}_{meta['name']}_{uid}")
+        host_net = bool(spec.get("hostNetwork"))
+        ports = []
+        for c in spec.get("containers") or ():
+            for p in c.get("ports") or ():
+                if p.get("hostPort"):
+                    ports.append({"protocol": {"TCP": 0, "UDP": 1, "SCTP": 2}.get(p.get("protocol") or "TCP", 0),
+                                  "container_port": p["containerPort"], "host_port": p["hostPort"],
+                                  "host_ip": p.get("hostIP") or ""})
+        psc = spec.get("securityContext") or {}
+        privileged = any(((c.get("securityContext") or {}).get("privileged"))
+                         for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
+        sc = {"namespace_options": {"network": cri.NS_NODE if host_net else cri.NS_POD,
+                                    "pid": cri.NS_NODE if spec.get("hostPID") else cri.NS_CONTAINER,
+                                    "ipc": cri.NS_NODE if spec.get("hostIPC") else cri.NS_POD},
+              "privileged": privileged}
+        if psc.get("runAsUser") is not None:
+            sc["run_as_user"] = {"value": psc["runAsUser"]}
+        return {"metadata": {"name": meta["name"], "uid": uid, "namespace": ns, "attempt": 0},
+                "hostname": "" if host_net else (spec.get("hostname") or meta["name"])[:63],
+                "log_directory": log_dir, "port_mappings": ports,
+                "labels": {MANAGED: "true", UID: uid, "io.kubernetes.pod.name": meta["name"],
+                           "io.kubernetes.pod.namespace": ns},
+                "annotations": {"ketch.io/log-directory": log_dir},
+                "linux": {"cgroup_parent": f"/{CGROUP_PARENT}/pod{uid}", "security_context": sc}}
+
+    async def run_sandbox(self, pod: dict) -> str:
+        uid = pod["metadata"]["uid"]
+        async with self._lock(uid):
+            sb = self._sandboxes.get(uid)
+            if sb is not None and sb.id:
+                if sb.config is None:
+                    sb.config = self.sandbox_config(pod)
+                return sb.ip
+            cfg = self.sandbox_config(pod)
+            os.makedirs(cfg["log_directory"], mode=0o755, exist_ok=True)
+            try:
+                resp = await self.cri.call("RunPodSandbox", {"config": cfg}, timeout=120)
+                sid = resp["pod_sandbox_id"]
+                st = await self.cri.call("PodSandboxStatus", {"pod_sandbox_id": sid})
+            except cri.CRIError as e:
+                raise ContainerStartError(f"failed to create pod sandbox: {e.details()}") from None
+            ip = ((st.get("status") or {}).get("network") or {}).get("ip") or self.host_ip
+            self._sandboxes[uid] = Sandbox(sid, ip, cfg["log_directory"], cfg)
+            self._pods.setdefault(uid, {})
+            return ip
+
+    async def pull(self, pod: dict, container: dict, sandbox: dict | None) -> str:
+        """Make the container's image present as its imagePullPolicy says; returns the image reference."""
+        ref = container.get("image") or ""
+        if not ref:
+            raise ContainerConfigError("the container has no image")
+        policy = container.get("imagePullPolicy")
+        if not policy:
+            last = ref.rsplit("/", 1)[-1]
+            policy = "Always" if "@" not in ref and (":" not in last or last.endswith(":latest")) else "IfNotPresent"
+        try:
+            if policy != "Always" and await self.image_present(ref):
+                return ref
+            if policy == "Never":
+                raise ContainerStartError(f'ErrImageNeverPull: container image "{ref}" is not present '
+                                          "with pull policy of Never")
+            await self.cri.call("PullImage", {"image": {"image": ref}, "sandbox_config": sandbox}, timeout=600)
+        except cri.CRIError as e:
+            raise ContainerStartError(f'ErrImagePull: failed to pull image "{ref}": {e.details()}') from None
+        return ref
+
+    def container_config(self, pod: dict, container: dict, env: dict[str, str], attempt: int, image: str,
+                         sb: Sandbox) -> dict:
+        spec, meta, name = pod["spec"], pod["metadata"], container["name"]
+        res = container.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        resources: dict = {}
+        cpu_req = requests.get("cpu") or limits.get("cpu")
+        resources["cpu_shares"] = max(2, int(_cpu(cpu_req) * 1024)) if cpu_req else 2
+        if limits.get("cpu"):
+            resources["cpu_period"] = 100000
+            resources["cpu_quota"] = max(1000, math.ceil(_cpu(limits["cpu"]) * 100000))
+        if limits.get("memory"):
+            resources["memory_limit_in_bytes"] = int(parse_quantity(limits["memory"]))
+        psc, csc = spec.get("securityContext") or {}, container.get("securityContext") or {}
+        sc: dict = {"privileged": bool(csc.get("privileged")), "readonly_rootfs": bool(csc.get("readOnlyRootFilesystem")),
+                    "namespace_options": sb.config["linux"]["security_context"]["namespace_options"]
+                    if sb.config else {"pid": cri.NS_CONTAINER}}
+        user = csc.get("runAsUser", psc.get("runAsUser"))
+        group = csc.get("runAsGroup", psc.get("runAsGroup"))
+        if user is not None:
+            sc["run_as_user"] = {"value": int(user)}
+            if group is not None:
+                sc["run_as_group"] = {"value": int(group)}
+        caps = csc.get("capabilities") or {}
+        if caps.get("add") or caps.get("drop"):
+            sc["capabilities"] = {"add_capabilities": [c for c in caps.get("add") or () if c != "SYS_RESOURCE"],
+                                  "drop_capabilities": list(caps.get("drop") or ())}
+        mounts = self._mounts(pod, container)
+        return {"metadata": {"name": name, "attempt": attempt}, "image": {"image": image},
+                "command": [str(x) for x in container.get("command") or ()],
+                "args": [str(x) for x in container.get("args") or ()],
+                "working_dir": container.get("workingDir") or "",
+                "envs": [{"key": k, "value": v} for k, v in env.items()],
+                "mounts": mounts,
+                "labels": {MANAGED: "true", UID: meta["uid"], CNAME: name,
+                           "io.kubernetes.pod.name": meta["name"],
+                           "io.kubernetes.pod.namespace": meta.get("namespace") or "default"},
+                "annotations": {"io.kubernetes.container.restartCount": str(attempt)},
+                "log_path": f"{name}/{attempt}.log",
+                "linux": {"resources": resources, "security_context": sc}}
+
+    def _mounts(self, pod: dict, container: dict) -> list[dict]:
+        """emptyDir and hostPath volumes (the others are not supported on this runtime yet)."""
+        vols = {v["name"]: v for v in pod["spec"].get("volumes") or ()}
+        out = []
+        for vm in container.get("volumeMounts") or ():
+            v = vols.get(vm.get("name"))
+            if v is None:
+                raise ContainerConfigError(f"volume {vm.get('name')!r} not found")
+            if "emptyDir" in v:
+                host = os.path.join(self.data_dir, "volumes", pod["metadata"]["uid"], v["name"])
+                os.makedirs(host, mode=0o777, exist_ok=True)
+                os.chmod(host, 0o777)
+            elif "hostPath" in v:
+                host = v["hostPath"]["path"]
+                if v["hostPath"].get("type") in ("DirectoryOrCreate",):
+                    os.makedirs(host, exist_ok=True)
+            else:
+                raise ContainerConfigError(f"volume {v['name']}: only emptyDir and hostPath volumes are supported "
+                                           "by the containerd runtime yet")
+            if vm.get("subPath"):
+                host = os.path.join(host, vm["subPath"])
+            out.append({"container_path": vm["mountPath"], "host_path": host, "readonly": bool(vm.get("readOnly"))})
+        return out
+
+    async def start_container(self, pod: dict, container: dict, env: dict[str, str], attempt: int) -> ContainerRecord:
+        uid, name = pod["metadata"]["uid"], container["name"]
+        await self.run_sandbox(pod)
+        sb = self._sandboxes[uid]
+        image = await self.pull(pod, container, sb.config)
+        cfg = self.container_config(pod, container, env, attempt, image, sb)
+        os.makedirs(os.path.join(sb.log_dir, name), exist_ok=True)
+        req = {"pod_sandbox_id": sb.id, "config": cfg, "sandbox_config": sb.config}
+        try:
+            try:
+                cid = (await self.cri.call("CreateContainer", req, timeout=60))["container_id"]
+            except cri.CRIError as e:
+                if "reserved" not in (e.details() or ""):
+                    raise
+                await self._remove_named(sb.id, uid, name, attempt)   # a leftover of a failed start
+                cid = (await self.cri.call("CreateContainer", req, timeout=60))["container_id"]
+        except cri.CRIError as e:
+            raise ContainerStartError(f"failed to create container {name}: {e.details()}") from None
+        rec = ContainerRecord(name, attempt, "containerd://" + cid, time.time())
+        rec.extra.update(cid=cid, starting=True)
+        try:
+            await self.cri.call("StartContainer", {"container_id": cid}, timeout=60)
+        except cri.CRIError as e:
+            with contextlib.suppress(cri.CRIError):
+                await self.cri.call("RemoveContainer", {"container_id": cid})
+            raise ContainerStartError(f"failed to start container {name}: {e.details()}") from None
+        runs = self._pods.setdefault(uid, {}).setdefault(name, [])
+        runs.append(rec)
+        self._by_id[cid] = (uid, rec)
+        rec.extra.pop("starting", None)
+        return rec
+
+    async def _remove_named(self, sid: str, uid: str, name: str, attempt: int) -> None:
+        resp = await self.cri.call("ListContainers", {"filter": {"pod_sandbox_id": sid,
+                                                                 "label_selector": {UID: uid, CNAME: name}}})
+        for c in resp.get("containers") or ():
+            if c.get("metadata", {}).get("attempt") == attempt:
+                with contextlib.suppress(cri.CRIError):
+                    await self.cri.call("RemoveContainer", {"container_id": c["id"]})
+
+    async def stop_container(self, uid: str, name: str, grace: float) -> None:
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running:
+            return
+        cid = rec.extra["cid"]
+        t = max(0, math.ceil(grace))
+        try:
+            await self.cri.call("StopContainer", {"container_id": cid, "timeout": t}, timeout=t + 30)
+        except cri.CRIError as e:
+            if not cri.not_found(e):
+                log.warning("stopping %s/%s: %s", uid, name, e.details())
+        await self._changed(cid)
+
+    async def remove_pod(self, uid: str) -> None:
+        resp = await self.cri.call("ListPodSandbox", {"filter": {"label_selector": {UID: uid, MANAGED: "true"}}})
+        ids = {sb["id"] for sb in resp.get("items") or ()}
+        sb = self._sandboxes.get(uid)
+        if sb is not None and sb.id:
+            ids.add(sb.id)
+        for sid in ids:
+            for method in ("StopPodSandbox", "RemovePodSandbox"):
+                try:
+                    await self.cri.call(method, {"pod_sandbox_id": sid}, timeout=60)
+                except cri.CRIError as e:
+                    if not cri.not_found(e):
+                        log.warning("%s %s: %s", method, sid, e.details())
+        for cid in [c for c, (u, _) in self._by_id.items() if u == uid]:
+            del self._by_id[cid]
+        self._pods.pop(uid, None)
+        self._sandboxes.pop(uid, None)
+        self._locks.pop(uid, None)
+        await asyncio.to_thread(self._cleanup_files, uid, sb.log_dir if sb else "")
+
+    def _cleanup_files(self, uid: str, log_dir: str) -> None:
+        """The pod cgroup (containerd never removes it), its logs and emptyDir volumes."""
+        for d in glob.glob(f"{CGROUP_ROOT}/*/{CGROUP_PARENT}/pod{uid}"):
+            for root, _dirs, _files in os.walk(d, topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(root)
+        for d in [log_dir, *glob.glob(os.path.join(self.data_dir, "pods", f"*_{uid}"))]:
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(os.path.join(self.data_dir, "volumes", uid), ignore_errors=True)
+
+    async def exec_probe(self, uid: str, name: str, command: list[str], timeout: float) -> tuple[bool, str]:
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running:
+            return False, "container not running"
+        t = max(1, math.ceil(timeout))
+        try:
+            resp = await self.cri.call("ExecSync", {"container_id": rec.extra["cid"], "cmd": command, "timeout": t},
+                                       timeout=t + 10)
+        except cri.CRIError as e:
+            return False, e.details() or str(e.code())
+        out = (resp.get("stdout", b"") + resp.get("stderr", b"")).decode(errors="replace")
+        return resp.get("exit_code", 0) == 0, out[-1024:]
+
+
+async def import_image(socket: str, path: str) -> str:
+    """`ctr -n k8s.io images import` an OCI layout or docker archive; returns ctr's output."""
+    ctr = shutil.which("ctr") or "ctr"
+    proc = await asyncio.create_subprocess_exec(ctr, "--address", socket, "-n", "k8s.io", "images", "import",
+                                                "--all-platforms", path, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"ctr images import {path}: {out.decode(errors='replace').strip()}")
+    return out.decode(errors="replace")
