@@ -4,6 +4,7 @@ HTTP "pods" on addresses in that namespace, requests to ClusterIPs and NodePorts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -70,19 +71,66 @@ async def _get(netns: str, host: str, port: int, n: int = 30, source: str = "") 
     return json.loads(out)
 
 
-@pytest.fixture
-async def proxier(cluster, netns):
+@contextlib.asynccontextmanager
+async def running_proxier(cluster, netns: str):
     client = Client(cluster.url)
     p = Proxier(client, "node-a", table="ketch", nft_command=["ip", "netns", "exec", netns, "nft"])
     stop = asyncio.Event()
     task = asyncio.create_task(p.run(stop))
     await asyncio.wait_for(p.synced.wait(), 20)
-    yield p
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await client.close()
+    try:
+        yield p
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.close()
     out = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True)
     assert "ketch" not in out.stdout, "the proxy left its table behind"
+
+
+@pytest.fixture
+async def proxier(cluster, netns):
+    async with running_proxier(cluster, netns) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def pod_net():
+    """A node namespace and two pod namespaces joined by veth pairs with /32 routes (no bridge),
+    each pod serving HTTP on its address: the forward path, as with a CNI."""
+    tag = secrets.token_hex(3)
+    node = f"ketch-test-{tag}-n"
+    pods = {"pa": (f"ketch-test-{tag}-a", "10.99.1.11"), "pb": (f"ketch-test-{tag}-b", "10.99.1.12")}
+    made: list[str] = []
+    servers = []
+    try:
+        for name in [node, *(n for n, _ in pods.values())]:
+            _ip("netns", "add", name)
+            made.append(name)
+            _ip("-n", name, "link", "set", "lo", "up")
+        subprocess.run(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        for i, (pod, (pns, ip)) in enumerate(pods.items()):
+            _ip("-n", node, "link", "add", f"h{i}", "type", "veth", "peer", "name", "eth0", "netns", pns)
+            _ip("-n", node, "link", "set", f"h{i}", "up")
+            _ip("-n", pns, "link", "set", "eth0", "up")
+            _ip("-n", node, "addr", "add", f"{NODE_IP}/32", "dev", f"h{i}")
+            _ip("-n", node, "route", "add", f"{ip}/32", "dev", f"h{i}")
+            _ip("-n", pns, "addr", "add", f"{ip}/32", "dev", "eth0")
+            _ip("-n", pns, "route", "add", f"{NODE_IP}/32", "dev", "eth0")
+            _ip("-n", pns, "route", "add", "default", "via", NODE_IP, "dev", "eth0")
+            srv = subprocess.Popen(["ip", "netns", "exec", pns, sys.executable, TOOL, "serve", f"{pod}={ip}:8080"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            servers.append(srv)
+            assert srv.stdout.readline().strip() == "serving"
+        _ip("-n", node, "route", "add", "default", "dev", "h0")    # a node has a default route
+        yield node, pods
+    finally:
+        for srv in servers:
+            srv.stdin.close()
+            srv.kill()
+            srv.wait(5)
+        for name in made:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def _programmed(p: Proxier, ip: str) -> bool:
@@ -147,3 +195,23 @@ async def test_rebuilds_after_table_removed_behind_its_back(api, ns, netns, prox
     await eventually(lambda: _get(netns, svc["spec"]["clusterIP"], 81, 1), 5)
     tally = await _get(netns, svc["spec"]["clusterIP"], 81, 30)
     assert set(tally) == {"w1", "w2"}, tally
+
+
+async def test_pod_to_service_across_namespaces_and_hairpin(api, ns, cluster, pod_net):
+    node, pods = pod_net
+    await ensure_node(api)
+    svc = await api.create(api.resource("services"), ns, service(
+        "pair", "NodePort", [{"port": 80, "targetPort": 8080}], selector={"app": "pair"}))
+    cip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    for pod, (_, ip) in pods.items():
+        await run_pod(api, ns, pod, {"app": "pair"}, ip)
+    async with running_proxier(cluster, node) as p:
+        await eventually(lambda: all(_programmed(p, ip) for _, ip in pods.values()), 10)
+        pa_ns = pods["pa"][0]
+        # From pod a: about half the connections come back to pod a itself (hairpin, masqueraded).
+        tally = await _get(pa_ns, cip, 80, 40)
+        assert set(tally) == {"pa", "pb"}, tally
+        tally = await _get(pa_ns, NODE_IP, node_port, 20)
+        assert set(tally) == {"pa", "pb"}, tally
+        tally = await _get(node, cip, 80, 20)             # from the node itself
+        assert set(tally) == {"pa", "pb"}, tally
