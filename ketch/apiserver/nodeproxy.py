@@ -151,6 +151,8 @@ class NodeProxy:
         url = self._node_url(node) + path
         if sub == "log":
             return await self._proxy_log(request, url, query)
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1" and sub in ("exec", "attach"):
+            return await serve_spdy_exec(request, self.session(), url, query)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise _bad(f"ketch serves {sub} over WebSocket only (Upgrade: {request.headers.get('Upgrade') or 'none'} "
                        "is not supported): use kubectl 1.30 or newer")
@@ -293,3 +295,123 @@ class NodeProxy:
         items = [it for it in items if selector.matches(it["metadata"].get("labels") or {})]
         items.sort(key=lambda it: (it["metadata"].get("namespace", ""), it["metadata"]["name"]))
         return respond({"kind": ri.list_kind, "apiVersion": ri.group_version, "metadata": {}, "items": items})
+
+
+# -- SPDY/3.1 exec/attach (kubectl before 1.30) ---------------------------------------------------
+class _RawParser:
+    """Takes over the connection's bytes after the 101 answer (aiohttp's upgraded-protocol hook)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(None)
+
+
+async def serve_spdy_exec(request: web.Request, session: aiohttp.ClientSession, url: str,
+                          query: list) -> web.StreamResponse:
+    """Answer kubectl's `Upgrade: SPDY/3.1` with a SPDY session and relay it to the agent's v5 WebSocket.
+
+    Streams (by their `streamtype` header) map to channels: stdin 0, stdout 1, stderr 2, error 3,
+    resize 4; stdin's FIN becomes the v5 close message for stdin. Protocol v4.channel.k8s.io: the
+    error stream carries the final Status as JSON."""
+    from ..api import spdy
+    offered = [p.strip() for p in request.headers.get("X-Stream-Protocol-Version", "").split(",")]
+    if "v4.channel.k8s.io" not in offered:
+        raise _bad("ketch speaks the SPDY exec protocol v4.channel.k8s.io only; the client offered "
+                   f"{', '.join(offered) or 'none'}")
+    q = dict(query)
+    want = {"error"} | {n for n in ("stdin", "stdout") if q.get(n) in ("true", "1")}
+    if q.get("stderr") in ("true", "1") and q.get("tty") not in ("true", "1"):
+        want.add("stderr")
+    try:
+        up = await session.ws_connect(url, params=query, protocols=["v5.channel.k8s.io"], max_msg_size=0)
+    except aiohttp.WSServerHandshakeError as e:
+        raise errors.StatusError(e.status if 400 <= e.status < 600 else 502, "BadRequest",
+                                 f"the node agent refused the stream: {e.message}") from None
+    except (aiohttp.ClientError, OSError) as e:
+        raise errors.StatusError(503, "ServiceUnavailable", f"error dialing the node agent: {e}") from None
+    resp = web.StreamResponse(status=101, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+                                                  "X-Stream-Protocol-Version": "v4.channel.k8s.io"})
+    await resp.prepare(request)
+    parser = _RawParser()
+    request.protocol.set_parser(parser)   # type: ignore[arg-type]
+    request.protocol.keep_alive(False)
+    transport = request.transport
+    codec = spdy.HeaderCodec()
+    sids: dict[str, int] = {}
+    channels: dict[int, int] = {}          # client stream id -> channel
+    ready = asyncio.Event()
+
+    def send(frame: bytes) -> None:
+        if transport is not None and not transport.is_closing():
+            transport.write(frame)
+
+    async def from_client() -> None:
+        buf = bytearray()
+        while True:
+            data = await parser.queue.get()
+            if data is None:
+                return
+            buf += data
+            for frame in spdy.split_frames(buf):
+                flags, payload = frame[4], frame[8:]
+                if not frame[0] & 0x80:
+                    sid = int.from_bytes(frame[0:4], "big") & 0x7FFFFFFF
+                    ch = channels.get(sid)
+                    if ch in (0, 4) and payload:
+                        await up.send_bytes(bytes([ch]) + payload)
+                    if ch == 0 and flags & spdy.FLAG_FIN:
+                        await up.send_bytes(bytes([255, 0]))
+                    continue
+                ftype = int.from_bytes(frame[2:4], "big")
+                if ftype == spdy.SYN_STREAM:
+                    sid = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF
+                    kind = codec.decode(payload[10:]).get("streamtype", "")
+                    send(spdy.control_frame(spdy.SYN_REPLY, 0, sid.to_bytes(4, "big") + codec.encode({})))
+                    sids[kind] = sid
+                    channels[sid] = {"stdin": 0, "stdout": 1, "stderr": 2, "error": 3, "resize": 4}.get(kind, -1)
+                    if want <= set(sids):
+                        ready.set()
+                elif ftype == spdy.PING:
+                    send(spdy.control_frame(spdy.PING, 0, payload))
+                elif ftype == spdy.GOAWAY:
+                    return
+                elif ftype == spdy.HEADERS:
+                    codec.decode(payload[4:])
+
+    async def from_agent() -> None:
+        await ready.wait()
+        async for msg in up:
+            if msg.type != WSMsgType.BINARY or not msg.data:
+                continue
+            kind = {1: "stdout", 2: "stderr", 3: "error"}.get(msg.data[0])
+            sid = sids.get(kind or "")
+            if sid:
+                send(spdy.data_frame(sid, msg.data[1:]))
+        for kind in ("stdout", "stderr", "error"):
+            if kind in sids:
+                send(spdy.data_frame(sids[kind], b"", fin=True))
+
+    a = asyncio.ensure_future(from_client())
+    b = asyncio.ensure_future(from_agent())
+    try:
+        await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
+        if b.done():
+            # give the client a moment to read the end and go away by itself
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(a), 2.0)
+    finally:
+        for t in (a, b):
+            t.cancel()
+        for t in (a, b):
+            with contextlib.suppress(BaseException):
+                await t
+        await up.close()
+        if transport is not None:
+            transport.close()
+    return resp

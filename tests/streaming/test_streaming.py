@@ -12,6 +12,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from tests.conftest import KUBECTL, free_port
 from tests.node.conftest import apply, get_json, running_ready, wait_for
 
@@ -263,3 +265,27 @@ def test_agent_api_refuses_callers_without_the_apiserver_certificate(stream_clus
         raise AssertionError("the agent answered a caller without a client certificate")
     except (ssl.SSLError, ConnectionError, urllib.error.URLError):
         pass
+
+
+KUBECTL_120 = "/opt/kubectl120/kubectl"     # scripts/ci-deps-kubectl120.sh
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")
+def test_kubectl_120_exec_over_spdy(stream_cluster):
+    c = stream_cluster
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home120"))
+
+    def k120(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([KUBECTL_120, *args], input=input, capture_output=True, text=True, timeout=30, env=env)
+    r = k120("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3 and r.stdout == "out\n" and "err" in r.stderr
+    assert k120("exec", "-i", "shell", "--", "cat", input="piped\n").stdout == "piped\n"
+    r = k120("exec", "shell", "-c", "nope", "--", "ls")
+    assert r.returncode == 1 and "container nope is not valid for pod shell" in r.stderr
+    marker = "31338.25"
+    p = subprocess.Popen([KUBECTL_120, "exec", "shell", "--", "sleep", marker], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    p.kill()
+    p.wait()
+    wait_for(lambda: not host_processes(f"sleep {marker}"), what="the exec'd process to be killed")
