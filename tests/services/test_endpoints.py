@@ -122,3 +122,21 @@ async def _eq(aw, want):
 async def _len(aw, n):
     got = await aw
     return got if len(got) == n else None
+
+
+async def test_kubectl_describe_and_get(api, ns, cluster):
+    import asyncio
+    await api.create(api.resource("services"), ns, service("kd", ports=[{"port": 80, "targetPort": 8080}],
+                                                           selector={"app": "kd"}))
+    await run_pod(api, ns, "kd1", {"app": "kd"}, "10.4.0.1")
+    await eventually(lambda: _ep(api, ns, "kd"), 10)
+    await eventually(lambda: _len(_slices(api, ns, "kd"), 1), 10)
+
+    def describe() -> str:
+        return cluster.kubectl("describe", "service", "kd", "-n", ns).stdout
+    out = await eventually(lambda: "10.4.0.1:8080" in (d := describe()) and d, 10)
+    assert "Type:" in out and "ClusterIP" in out
+    out = await asyncio.to_thread(cluster.kubectl, "get", "svc", "kd", "-n", ns)
+    assert "10.43." in out.stdout and "80/TCP" in out.stdout
+    out = await asyncio.to_thread(cluster.kubectl, "get", "endpointslices", "-n", ns)
+    assert "kd-0" in out.stdout and "10.4.0.1" in out.stdout
