@@ -151,7 +151,9 @@ class NodeProxy:
         url = self._node_url(node) + path
         if sub == "log":
             return await self._proxy_log(request, url, query)
-        if request.headers.get("Upgrade", "").lower() == "spdy/3.1" and sub in ("exec", "attach"):
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+            if sub == "portforward":
+                return await serve_spdy_port_forward(request, self.session(), url, query)
             return await serve_spdy_exec(request, self.session(), url, query)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise _bad(f"ketch serves {sub} over WebSocket only (Upgrade: {request.headers.get('Upgrade') or 'none'} "
@@ -405,6 +407,51 @@ async def serve_spdy_exec(request: web.Request, session: aiohttp.ClientSession, 
             # give the client a moment to read the end and go away by itself
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(a), 2.0)
+    finally:
+        for t in (a, b):
+            t.cancel()
+        for t in (a, b):
+            with contextlib.suppress(BaseException):
+                await t
+        await up.close()
+        if transport is not None:
+            transport.close()
+    return resp
+
+
+async def serve_spdy_port_forward(request: web.Request, session: aiohttp.ClientSession, url: str,
+                                  query: list) -> web.StreamResponse:
+    """kubectl's plain SPDY/3.1 port-forward: the bytes go as they are to the agent's SPDY-in-WebSocket tunnel."""
+    offered = [p.strip() for p in request.headers.get("X-Stream-Protocol-Version", "").split(",")]
+    if "portforward.k8s.io" not in offered:
+        raise _bad(f"port-forward speaks portforward.k8s.io; the client offered {', '.join(offered) or 'none'}")
+    try:
+        up = await session.ws_connect(url, params=query, protocols=["SPDY/3.1+portforward.k8s.io"], max_msg_size=0)
+    except (aiohttp.ClientError, OSError) as e:
+        raise errors.StatusError(503, "ServiceUnavailable", f"error dialing the node agent: {e}") from None
+    resp = web.StreamResponse(status=101, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+                                                  "X-Stream-Protocol-Version": "portforward.k8s.io"})
+    await resp.prepare(request)
+    parser = _RawParser()
+    request.protocol.set_parser(parser)   # type: ignore[arg-type]
+    request.protocol.keep_alive(False)
+    transport = request.transport
+
+    async def from_client() -> None:
+        while (data := await parser.queue.get()) is not None:
+            await up.send_bytes(data)
+
+    async def from_agent() -> None:
+        async for msg in up:
+            if msg.type != WSMsgType.BINARY:
+                break
+            if transport is None or transport.is_closing():
+                return
+            transport.write(msg.data)
+
+    a, b = asyncio.ensure_future(from_client()), asyncio.ensure_future(from_agent())
+    try:
+        await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for t in (a, b):
             t.cancel()

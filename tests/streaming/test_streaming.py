@@ -289,3 +289,20 @@ def test_kubectl_120_exec_over_spdy(stream_cluster):
     p.kill()
     p.wait()
     wait_for(lambda: not host_processes(f"sleep {marker}"), what="the exec'd process to be killed")
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")
+def test_kubectl_120_port_forward_over_spdy(stream_cluster):
+    c = stream_cluster
+    port = int(get_json(c, "pod", "web")["spec"]["containers"][0]["command"][3])
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home120"))
+    local = free_port()
+    pf = subprocess.Popen([KUBECTL_120, "port-forward", "pod/web", f"{local}:{port}"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Forwarding from 127.0.0.1" in pf.stdout.readline()
+        with concurrent.futures.ThreadPoolExecutor(20) as ex:
+            assert all(p.startswith(b"HTTP/1.0 200") for p in ex.map(lambda _: _http_get(local), range(20)))
+    finally:
+        pf.terminate()
+        pf.wait()
