@@ -93,6 +93,7 @@ class ContainerdRuntime(Runtime):
         self.version = v.get("runtime_version", self.version).lstrip("v")
         await self.ensure_images()
         await self._readopt()
+        await asyncio.to_thread(self._sweep_cgroups)
         self._poller = asyncio.create_task(self._poll_loop())
         log.info("containerd %s ready in %.2fs (socket %s)", self.version, time.monotonic() - t0, self.daemon.socket)
 
@@ -440,12 +441,17 @@ class ContainerdRuntime(Runtime):
         self._locks.pop(uid, None)
         await asyncio.to_thread(self._cleanup_files, uid, sb.log_dir if sb else "")
 
+    def _sweep_cgroups(self) -> None:
+        """Empty pod cgroups of pods containerd no longer holds (an agent stopped mid-removal)."""
+        held = self.pod_uids()
+        for d in glob.glob(f"{CGROUP_ROOT}/*/{CGROUP_PARENT}/pod*"):
+            if os.path.basename(d)[3:] not in held:
+                _rmdirs(d)
+
     def _cleanup_files(self, uid: str, log_dir: str) -> None:
         """The pod cgroup (containerd never removes it), its logs and emptyDir volumes."""
         for d in glob.glob(f"{CGROUP_ROOT}/*/{CGROUP_PARENT}/pod{uid}"):
-            for root, _dirs, _files in os.walk(d, topdown=False):
-                with contextlib.suppress(OSError):
-                    os.rmdir(root)
+            _rmdirs(d)
         for d in [log_dir, *glob.glob(os.path.join(self.data_dir, "pods", f"*_{uid}"))]:
             if d:
                 shutil.rmtree(d, ignore_errors=True)
@@ -463,6 +469,13 @@ class ContainerdRuntime(Runtime):
             return False, e.details() or str(e.code())
         out = (resp.get("stdout", b"") + resp.get("stderr", b"")).decode(errors="replace")
         return resp.get("exit_code", 0) == 0, out[-1024:]
+
+
+def _rmdirs(cgroup: str) -> None:
+    """Remove a cgroup and its children, bottom-up; a cgroup still in use stays."""
+    for root, _dirs, _files in os.walk(cgroup, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
 
 
 async def import_image(socket: str, path: str) -> str:
