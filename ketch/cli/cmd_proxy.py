@@ -25,13 +25,18 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--cluster-dns", default="", help="also serve cluster DNS on ADDR:PORT")
     p.add_argument("--dns-upstream", action="append", help="resolver for other names (default: resolv.conf's)")
     p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--lb-address", action="append",
+                   help="run the local LoadBalancer provider, giving LoadBalancer services this address")
     p.add_argument("-v", "--verbose", action="store_true")
     up.add_argument("--cluster-dns", default="", help="serve cluster DNS on ADDR:PORT (e.g. 127.0.0.1:10053)")
     up.add_argument("--dns-upstream", action="append",
                     help="resolver the cluster DNS forwards other names to (default: resolv.conf's)")
     up.add_argument("--cluster-domain", default="cluster.local", help="cluster DNS domain (default cluster.local)")
     up.add_argument("--proxy", action="store_true",
-                    help="run the service proxy inside ketch up (programs this host's nftables; needs root)")
+                    help="run the service proxy and the local LoadBalancer provider inside ketch up "
+                         "(programs this host's nftables; needs root)")
+    up.add_argument("--lb-address", action="append",
+                    help="address LoadBalancer services get (default with --proxy: this host's primary address)")
     return ["proxy"]
 
 
@@ -60,12 +65,28 @@ async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespa
     await proxier.run(stop)
 
 
+def primary_address() -> str:
+    """This host's address on its default route (a UDP connect sends nothing)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+
+
+async def _run_lb(client: Client, stop: asyncio.Event, addresses: list[str]) -> None:
+    from ..proxy.loadbalancer import LoadBalancerProvider
+    await LoadBalancerProvider(client, addresses).run(stop)
+
+
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
     tasks = []
     if getattr(args, "cluster_dns", ""):
         tasks.append(_run_dns(client, stop, args))
     if getattr(args, "proxy", False):
         tasks.append(_run_proxy(client, stop, args, getattr(args, "node_name", None) or socket.gethostname()))
+        tasks.append(_run_lb(client, stop, getattr(args, "lb_address", None) or [primary_address()]))
     if tasks:
         await asyncio.gather(*tasks)
 
@@ -83,6 +104,8 @@ async def run(args: argparse.Namespace) -> int:
     from ..proxy.nft import NftError
     try:
         tasks = [_run_proxy(client, stop, args, args.node_name)]
+        if args.lb_address:
+            tasks.append(_run_lb(client, stop, args.lb_address))
         if args.cluster_dns:
             tasks.append(_run_dns(client, stop, args))
         await asyncio.gather(*tasks)

@@ -5,7 +5,7 @@ Layout of the table (IPv4, one table the proxy owns and nothing else):
   services      nat chains at prerouting/output jump here; `daddr . proto . dport` vmap to a
                 service-port chain, and NodePorts on local addresses to an external chain
   svc-*         one per service port: affinity checks, then `numgen random` over endpoint chains
-  ext-*         NodePort entry: mark for masquerade, then the service-port chain
+  ext-*         NodePort and LoadBalancer entry: mark for masquerade, then the service-port chain
   ep-*          one per endpoint: hairpin mark, affinity update, dnat
   aff-*         per-endpoint ClientIP affinity sets (sessionAffinity: ClientIP)
   no-endpoints  filter chains reject service ports with no ready endpoint
@@ -60,6 +60,9 @@ def build_ruleset(services: list[dict], endpoints: dict[str, dict]) -> Ruleset:
             continue       # headless (or IPv6): nothing to program
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         ep = endpoints.get(key) or {}
+        lb_ips = [ip for ip in (_ipv4(i.get("ip")) for i in
+                                ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+                                if isinstance(i, dict)) if ip] if spec.get("type") == "LoadBalancer" else []
         affinity = spec.get("sessionAffinity") == "ClientIP"
         timeout = int((((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds"))
                       or 10800)
@@ -82,8 +85,11 @@ def build_ruleset(services: list[dict], endpoints: dict[str, dict]) -> Ruleset:
             cip_key = f"{cluster_ip} . {proto} . {port['port']}"
             node_port = port.get("nodePort")
             np_key = f"{proto} . {node_port}" if node_port else ""
+            lb_keys = [f"{ip} . {proto} . {port['port']}" for ip in lb_ips]
             if not targets:
                 rs.no_endpoints[cip_key] = "goto reject-chain"
+                for k in lb_keys:
+                    rs.no_endpoints[k] = "goto reject-chain"
                 if np_key:
                     rs.no_endpoint_node_ports[np_key] = "goto reject-chain"
                 continue
@@ -107,9 +113,12 @@ def build_ruleset(services: list[dict], endpoints: dict[str, dict]) -> Ruleset:
                 rules.append(f"numgen random mod {len(ep_chains)} vmap {{ {vmap} }}")
             rs.chains[svc_chain] = rules
             rs.service_ips[cip_key] = f"goto {svc_chain}"
-            if np_key:
+            if np_key or lb_keys:
                 rs.chains[ext_chain] = [f"meta mark set meta mark | {MASQ_MARK:#x}", f"goto {svc_chain}"]
+            if np_key:
                 rs.node_ports[np_key] = f"goto {ext_chain}"
+            for k in lb_keys:
+                rs.service_ips[k] = f"goto {ext_chain}"
     return rs
 
 

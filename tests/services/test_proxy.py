@@ -215,3 +215,46 @@ async def test_pod_to_service_across_namespaces_and_hairpin(api, ns, cluster, po
         assert set(tally) == {"pa", "pb"}, tally
         tally = await _get(node, cip, 80, 20)             # from the node itself
         assert set(tally) == {"pa", "pb"}, tally
+
+
+async def test_load_balancer_gets_node_address_that_answers(api, ns, cluster, pod_net):
+    from ketch.proxy.loadbalancer import LoadBalancerProvider
+    node, pods = pod_net
+    await ensure_node(api)
+    svcs = api.resource("services")
+    await api.create(svcs, ns, service("lb", "LoadBalancer", [{"port": 8081, "targetPort": 8080}],
+                                       selector={"app": "lb"}))
+    await api.create(svcs, ns, service("other", "LoadBalancer", [{"port": 8082, "targetPort": 8080}],
+                                       selector={"app": "lb"}, loadBalancerClass="example.com/elsewhere"))
+    for pod, (_, ip) in pods.items():
+        await run_pod(api, ns, pod, {"app": "lb"}, ip)
+    client = Client(cluster.url)
+    stop = asyncio.Event()
+    provider = asyncio.create_task(LoadBalancerProvider(client, [NODE_IP]).run(stop))
+    try:
+        async def ingress(name):
+            s = await api.get(svcs, ns, name)
+            return [i["ip"] for i in (s["status"].get("loadBalancer") or {}).get("ingress") or []]
+        await eventually(lambda: _eq(ingress("lb"), [NODE_IP]), 10)
+        assert await ingress("other") == []                  # another provider's class: not ours
+        async with running_proxier(cluster, node) as p:
+            await eventually(lambda: p.applied and any(k.startswith(f"{NODE_IP} . tcp . 8081")
+                                                       for k in p.applied.service_ips), 10)
+            tally = await _get(pods["pa"][0], NODE_IP, 8081, 30)
+            assert set(tally) == {"pa", "pb"}, tally
+            tally = await _get(node, NODE_IP, 8081, 20)
+            assert set(tally) == {"pa", "pb"}, tally
+            # No longer a LoadBalancer: the ingress goes, and so does the rule.
+            await api.patch(svcs, ns, "lb", {"spec": {"type": "ClusterIP", "externalTrafficPolicy": None,
+                                                      "allocateLoadBalancerNodePorts": None,
+                                                      "ports": [{"port": 8081, "targetPort": 8080}]}})
+            await eventually(lambda: _eq(ingress("lb"), []), 10)
+            await eventually(lambda: not any(k.startswith(f"{NODE_IP} . ") for k in p.applied.service_ips), 10)
+    finally:
+        stop.set()
+        await provider
+        await client.close()
+
+
+async def _eq(aw, want):
+    return (await aw) == want
