@@ -95,6 +95,11 @@ class Proxier:
                     log.error("%s; rebuilding the table in %.0fs", e, RETRY_AFTER)
                     await asyncio.sleep(RETRY_AFTER)
                     self._dirty.set()
+                except (OSError, ValueError, KeyError, TypeError):
+                    log.exception("proxy sync failed; retrying in %.0fs", RETRY_AFTER)
+                    self.applied = None
+                    await asyncio.sleep(RETRY_AFTER)
+                    self._dirty.set()
                 if self.min_sync_interval:
                     await asyncio.sleep(self.min_sync_interval)
             stopping.cancel()
