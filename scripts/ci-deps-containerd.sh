@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# containerd + runc + CNI plugins + iptables + busybox-static for the containerd runtime and
+# containerd + runc + CNI plugins + iptables + busybox-static (+ docker-registry and skopeo for the
+# local-registry test) for the containerd runtime and
 # tests/node_containerd (Debian packages); idempotent. ketch starts its own containerd with its
 # own config, socket and data dir, so a system containerd the package may start does not matter.
 set -euo pipefail
-PKGS=(containerd runc containernetworking-plugins iptables busybox-static)
+PKGS=(containerd runc containernetworking-plugins iptables busybox-static docker-registry skopeo)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -97,3 +97,32 @@ def ctd(tmp_path_factory):
 
 def container_status(c: Cluster, name: str) -> dict:
     return ((get_json(c, "pod", name).get("status") or {}).get("containerStatuses") or [{}])[0]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A local registry (Debian docker-registry, distribution 2.8) on 127.0.0.1; yields its host:port."""
+    import shutil
+
+    from tests.conftest import free_port
+    _requirements()
+    lacks = [b for b in ("docker-registry", "skopeo") if not shutil.which(b)]
+    if lacks:
+        pytest.fail(f"missing {', '.join(lacks)}: run scripts/ci-deps-containerd.sh", pytrace=False)
+    d = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    (d / "config.yml").write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+                                  f"    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(d / "config.yml")], stdout=open(d / "log", "wb"),
+                            stderr=subprocess.STDOUT)
+    import socket
+
+    def up():
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    try:
+        wait_for(up, timeout=10, interval=0.05, what="registry listening")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -156,3 +156,17 @@ def test_agent_restart_keeps_pods_running(ctd):
     assert pod_condition(get_json(c, "pod", "keeper"), "Ready") == "True"
     assert http_get(f"http://{ip}:8080/") == "hello from ketch\n"
     c.kubectl("delete", "pod", "keeper", "--grace-period=0", "--timeout=20s")
+
+
+def test_pull_from_local_registry(ctd, registry, tmp_path):
+    c, _ = ctd
+    tar = images.build_image(str(tmp_path / "reg.tar"), "ketch.local/reg:v1", ["/bin/sh"], {"www/index.html": b"pulled\n"})
+    import subprocess
+    ref = f"{registry}/ketch/web:v1"
+    r = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci-archive:{tar}", f"docker://{ref}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    apply(c, pod("pulled", HTTPD, container={"image": ref, "imagePullPolicy": "Always"}))
+    p = wait_for(lambda: running_ready(c, "pulled"), what="Running")
+    assert wait_for(lambda: _try_get(f"http://{p['status']['podIP']}:8080/"), timeout=5, what="served") == "pulled\n"
+    c.kubectl("delete", "pod", "pulled", "--grace-period=0", "--wait=false")
