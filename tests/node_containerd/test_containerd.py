@@ -170,3 +170,19 @@ def test_pull_from_local_registry(ctd, registry, tmp_path):
     p = wait_for(lambda: running_ready(c, "pulled"), what="Running")
     assert wait_for(lambda: _try_get(f"http://{p['status']['podIP']}:8080/"), timeout=5, what="served") == "pulled\n"
     c.kubectl("delete", "pod", "pulled", "--grace-period=0", "--wait=false")
+
+
+def test_probes_exec_in_the_container(ctd):
+    """Exec probes run through CRI ExecSync inside the container's filesystem."""
+    c, _ = ctd
+    apply(c, pod("sick", ["sh", "-c", "touch /tmp/ok; sleep 2; rm /tmp/ok; exec sleep 600"], terminationGracePeriodSeconds=1,
+                 container={"livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/ok"]}, "periodSeconds": 1,
+                                              "failureThreshold": 1}}))
+    apply(c, pod("unready", ["sleep", "600"], terminationGracePeriodSeconds=1,
+                 container={"readinessProbe": {"exec": {"command": ["test", "-f", "/nope"]}, "periodSeconds": 1}}))
+    cs = wait_for(lambda: (container_status(c, "sick").get("restartCount") or 0) >= 1 and container_status(c, "sick"),
+                  timeout=20, what="a liveness restart")
+    assert cs["lastState"]["terminated"]["exitCode"] == 137
+    p = get_json(c, "pod", "unready")
+    assert p["status"]["phase"] == "Running" and pod_condition(p, "Ready") == "False"
+    c.kubectl("delete", "pod", "sick", "unready", "--grace-period=0", "--wait=false")
