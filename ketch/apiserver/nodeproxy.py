@@ -241,6 +241,9 @@ class NodeProxy:
         urls: dict[str, str] = {}
         entries, *_ = await self.server.service.list(nri, None)
         for entry in entries:
+            conds = (entry.obj.get("status") or {}).get("conditions") or ()
+            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                continue    # a node that is down would only make `kubectl top` wait for the timeout
             with contextlib.suppress(errors.StatusError):
                 urls.setdefault(self._node_url(entry.obj["metadata"]["name"]), entry.obj["metadata"]["name"])
 
