@@ -218,6 +218,8 @@ class NodeServer:
                                                 f'"{pod["metadata"]["name"]}" not found')
             path, rec = files[-2], runs[-2]
         else:
+            if runs and not files:
+                return fail(400, "BadRequest", f"the {self.runtime.name} runtime keeps no container logs")
             if not files:
                 return fail(400, "BadRequest", f'container "{ctr}" in pod "{pod["metadata"]["name"]}" is waiting '
                                                 "to start: ContainerCreating")
@@ -313,20 +315,37 @@ class NodeServer:
         await ws.prepare(request)
         return ws
 
+    async def _refuse(self, request: web.Request, resp: web.Response) -> web.StreamResponse:
+        """An exec/attach the agent cannot serve: over a WebSocket, the Status on the error channel
+        (a refused upgrade would lose the message on the way through the apiserver)."""
+        if request.headers.get("Upgrade", "").lower() != "websocket" or resp.body is None:
+            return resp
+        ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS)
+        await ws.prepare(request)
+        st = json.loads(bytes(resp.body))   # type: ignore[arg-type]
+        with contextlib.suppress(ConnectionError):
+            await ws.send_bytes(bytes([ERROR]) + json.dumps({"metadata": {}, "status": "Failure",
+                                                             "message": st["message"],
+                                                             "reason": st["reason"]}).encode())
+        await ws.close()
+        return ws
+
     async def exec(self, request: web.Request) -> web.StreamResponse:
         """Run a command beside the container, streamed over the channel protocol."""
         pod, uid = self._pod(request)
         ctr = request.match_info["ctr"]
         bad = self._running(pod, uid, ctr)
         if bad is not None:
-            return bad
+            return await self._refuse(request, bad)
         q = request.query
         command = q.getall("command", [])
         if not command:
-            return fail(400, "BadRequest", "you must specify at least one command for the container")
+            return await self._refuse(request, fail(400, "BadRequest",
+                                                    "you must specify at least one command for the container"))
         context = self.runtime.exec_context(uid, ctr)
         if context is None:
-            return fail(400, "BadRequest", f"the {self.runtime.name} runtime cannot exec commands")
+            return await self._refuse(request, fail(400, "BadRequest",
+                                                    f"the {self.runtime.name} runtime cannot exec commands"))
         ws = await self._websocket(request, CHANNEL_PROTOCOLS)
         if not isinstance(ws, web.WebSocketResponse):
             return ws
@@ -340,7 +359,7 @@ class NodeServer:
         ctr = request.match_info["ctr"]
         bad = self._running(pod, uid, ctr)
         if bad is not None:
-            return bad
+            return await self._refuse(request, bad)
         files = self.runtime.log_files(uid, ctr)
         ws = await self._websocket(request, CHANNEL_PROTOCOLS)
         if not isinstance(ws, web.WebSocketResponse):
