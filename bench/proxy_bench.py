@@ -10,7 +10,7 @@ readiness one at a time and measures
   - the nft time of one incremental transaction and of a full rebuild of the table.
 Prints figures; asserts nothing about timings. Needs root, nft and ip.
 
-    .venv/bin/python bench/proxy_bench.py [--services 100] [--endpoints 10] [--flips 20]
+    .venv/bin/python bench/proxy_bench.py [--services 100] [--endpoints 10] [--flips 20] [--nft-binary]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _fmt(xs: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, p90 {_pct(ms, 0.9):.1f} ms, max {max(ms):.1f} ms (n={len(ms)})"
 
 
-async def bench(url: str, netns: str, n_svc: int, n_ep: int, flips: int) -> None:
+async def bench(url: str, netns: str, n_svc: int, n_ep: int, flips: int, binary: bool) -> None:
     client = Client(url)
     await wait_ready(client)
     ns = "bench"
@@ -89,7 +89,8 @@ async def bench(url: str, netns: str, n_svc: int, n_ep: int, flips: int) -> None
     await asyncio.gather(*(make_pod(i, j) for i in range(n_svc) for j in range(n_ep)))
     print(f"created {n_svc} services and {n_svc * n_ep} ready pods in {time.monotonic() - t0:.1f}s", flush=True)
 
-    proxier = Proxier(client, "node-a", table="ketch", nft_command=["ip", "netns", "exec", netns, "nft"])
+    proxier = Proxier(client, "node-a", table="ketch", netns=netns,
+                      nft_command=["ip", "netns", "exec", netns, "nft"] if binary else None)
     stop = asyncio.Event()
     task = asyncio.create_task(proxier.run(stop))
 
@@ -101,7 +102,7 @@ async def bench(url: str, netns: str, n_svc: int, n_ep: int, flips: int) -> None
         if time.monotonic() - t0 > 120:
             raise SystemExit(f"only {programmed()} endpoints programmed after 120s")
     print(f"initial sync: {n_svc * n_ep} endpoints in the kernel {time.monotonic() - t0:.2f}s after the proxy "
-          f"started (first transaction {proxier.last_sync_seconds * 1000:.0f} ms)", flush=True)
+          f"started (its last transaction {proxier.last_sync_seconds * 1000:.0f} ms)", flush=True)
 
     end_to_end: list[float] = []
     nft_times: list[float] = []
@@ -122,6 +123,7 @@ async def bench(url: str, netns: str, n_svc: int, n_ep: int, flips: int) -> None
             end_to_end.append(time.monotonic() - t0)
             if proxier.syncs > syncs:
                 nft_times.append(proxier.last_sync_seconds)
+    print(f"nft via {'the nft binary (ip netns exec)' if binary else 'libnftables in-process'}")
     print(f"endpoint change -> rule in kernel ({n_svc} services x {n_ep} endpoints): {_fmt(end_to_end)}")
     print(f"proxy only (watch event -> nft done): {_fmt(proxier.latencies)}")
     print(f"one incremental nft transaction: {_fmt(nft_times)}")
@@ -146,6 +148,7 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--flips", type=int, default=20)
+    ap.add_argument("--nft-binary", action="store_true", help="run `nft -f -` per sync instead of libnftables")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("proxy_bench needs root (network namespaces, nft)")
@@ -158,7 +161,8 @@ def main() -> None:
         srv = subprocess.Popen([ketch, "up", "--data-dir", d, "--port", str(port), "--http", "--no-agent",
                                 "--no-scheduler"], stdout=log, stderr=subprocess.STDOUT)
         try:
-            asyncio.run(bench(f"http://127.0.0.1:{port}", netns, args.services, args.endpoints, args.flips))
+            asyncio.run(bench(f"http://127.0.0.1:{port}", netns, args.services, args.endpoints, args.flips,
+                              args.nft_binary))
         finally:
             srv.terminate()
             srv.wait(20)

@@ -14,8 +14,12 @@ Layout of the table (IPv4, one table the proxy owns and nothing else):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import ctypes
+import ctypes.util
 import hashlib
 import ipaddress
+import os
 from dataclasses import dataclass, field
 
 MASQ_MARK = 0x4000
@@ -200,9 +204,67 @@ def render(table: str, new: Ruleset, old: Ruleset | None, node_port_addresses: l
     return cmds
 
 
-async def apply(cmds: list[str], nft: list[str]) -> None:
-    """Run one nft transaction (`nft -f -`); NftError with nft's message if it is refused."""
+CLONE_NEWNET = 0x40000000
+
+
+class LibNft:
+    """nft transactions through libnftables in one dedicated thread (no process per sync).
+
+    With `netns`, the thread first joins /run/netns/<netns> (setns affects only that thread), so
+    the rules land in that namespace and nowhere else."""
+
+    def __init__(self, netns: str | None = None):
+        path = ctypes.util.find_library("nftables") or "libnftables.so.1"
+        self.lib = ctypes.CDLL(path, use_errno=True)
+        self.lib.nft_ctx_new.restype = ctypes.c_void_p
+        self.lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        self.lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+        self.lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        self.lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self.lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        self.lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        self.lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        self.netns = netns
+        self.ctx: int | None = None
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ketch-nft")
+
+    def _init(self) -> None:
+        if self.netns:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise NftError(f"setns into {self.netns}: {os.strerror(ctypes.get_errno())}")
+            finally:
+                os.close(fd)
+        self.ctx = self.lib.nft_ctx_new(0)
+        self.lib.nft_ctx_buffer_output(self.ctx)
+        self.lib.nft_ctx_buffer_error(self.ctx)
+
+    def _run(self, text: str) -> None:
+        if self.ctx is None:
+            self._init()
+        rc = self.lib.nft_run_cmd_from_buffer(self.ctx, text.encode())
+        if rc != 0:
+            err = (self.lib.nft_ctx_get_error_buffer(self.ctx) or b"").decode(errors="replace")
+            raise NftError(f"nft failed: {err.strip()[:2000]}")
+
+    async def run(self, text: str) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.pool, self._run, text)
+
+    def close(self) -> None:
+        if self.ctx is not None:
+            ctx, self.ctx = self.ctx, None
+            self.pool.submit(self.lib.nft_ctx_free, ctx).result()
+        self.pool.shutdown()
+
+
+async def apply(cmds: list[str], nft: list[str] | LibNft) -> None:
+    """Run one nft transaction (libnftables, or `nft -f -`); NftError with nft's message if refused."""
     if not cmds:
+        return
+    if isinstance(nft, LibNft):
+        await nft.run("\n".join(cmds) + "\n")
         return
     proc = await asyncio.create_subprocess_exec(*nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -211,6 +273,6 @@ async def apply(cmds: list[str], nft: list[str]) -> None:
         raise NftError(f"nft failed ({proc.returncode}): {err.decode(errors='replace').strip()[:2000]}")
 
 
-async def delete_table(table: str, nft: list[str]) -> None:
+async def delete_table(table: str, nft: list[str] | LibNft) -> None:
     """Remove the proxy's table (nothing else is touched)."""
     await apply([f"add table ip {table}", f"delete table ip {table}"], nft)

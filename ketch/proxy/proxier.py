@@ -27,11 +27,20 @@ class Proxier:
 
     def __init__(self, client: Client, node_name: str, table: str = "ketch",
                  nft_command: list[str] | None = None, node_port_addresses: list[str] | None = None,
-                 min_sync_interval: float = 0.0):
+                 min_sync_interval: float = 0.0, netns: str | None = None):
+        """nft_command runs `nft -f -` per sync; otherwise libnftables in-process (inside `netns`
+        when given), falling back to the nft binary when the library is missing."""
         self.client = client
         self.node_name = node_name
         self.table = table
-        self.nft = nft_command or ["nft"]
+        self.nft: list[str] | nft.LibNft
+        if nft_command:
+            self.nft = nft_command
+        else:
+            try:
+                self.nft = nft.LibNft(netns)
+            except OSError:
+                self.nft = ["ip", "netns", "exec", netns, "nft"] if netns else ["nft"]
         self.node_port_addresses = node_port_addresses or []
         self.min_sync_interval = min_sync_interval
         self.services = Informer(client, client.resource("services"))
@@ -109,3 +118,5 @@ class Proxier:
             if cleanup and self.applied is not None:
                 with contextlib.suppress(Exception):
                     await nft.delete_table(self.table, self.nft)
+            if isinstance(self.nft, nft.LibNft):
+                self.nft.close()

@@ -72,9 +72,12 @@ async def _get(netns: str, host: str, port: int, n: int = 30, source: str = "") 
 
 
 @contextlib.asynccontextmanager
-async def running_proxier(cluster, netns: str):
+async def running_proxier(cluster, netns: str, binary: bool = False):
+    """A proxy programming `netns`: libnftables from a thread inside it, or the nft binary."""
     client = Client(cluster.url)
-    p = Proxier(client, "node-a", table="ketch", nft_command=["ip", "netns", "exec", netns, "nft"])
+    p = Proxier(client, "node-a", table=f"ketch-t{secrets.token_hex(3)}", netns=netns,
+                nft_command=["ip", "netns", "exec", netns, "nft"] if binary else None)
+    assert isinstance(p.nft, list) == binary
     stop = asyncio.Event()
     task = asyncio.create_task(p.run(stop))
     await asyncio.wait_for(p.synced.wait(), 20)
@@ -85,7 +88,7 @@ async def running_proxier(cluster, netns: str):
         await asyncio.wait_for(task, 10)
         await client.close()
     out = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True)
-    assert "ketch" not in out.stdout, "the proxy left its table behind"
+    assert p.table not in out.stdout, "the proxy left its table behind"
 
 
 @pytest.fixture
@@ -148,6 +151,9 @@ async def test_cluster_ip_and_node_port_reach_ready_endpoints(api, ns, netns, pr
     await eventually(lambda: all(_programmed(proxier, ip) for ip in PODS.values()), 10)
     tally = await _get(netns, cip, 80, 60)
     assert set(tally) == set(PODS), tally                      # random balancing reaches all three
+    # libnftables ran in a thread that joined the test namespace: the host has no such table.
+    host = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert proxier.table not in host
     tally = await _get(netns, NODE_IP, node_port, 30)
     assert set(tally) == set(PODS), tally
 
@@ -182,13 +188,18 @@ async def test_cluster_ip_and_node_port_reach_ready_endpoints(api, ns, netns, pr
     assert set(await _get(netns, cip, 80, 2)) != {"w3"}
 
 
-async def test_rebuilds_after_table_removed_behind_its_back(api, ns, netns, proxier):
+async def test_rebuilds_after_table_removed_behind_its_back(api, ns, netns, cluster):
+    async with running_proxier(cluster, netns, binary=True) as proxier:
+        await _rebuilds(api, ns, netns, proxier)
+
+
+async def _rebuilds(api, ns, netns, proxier):
     await ensure_node(api)
     svc = await api.create(api.resource("services"), ns, service(
         "again", ports=[{"port": 81, "targetPort": 8080}], selector={"app": "again"}))
     await run_pod(api, ns, "a1", {"app": "again"}, PODS["w1"])
     await eventually(lambda: _programmed(proxier, PODS["w1"]), 10)
-    subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", "ketch"], check=True)
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", proxier.table], check=True)
     # The next change fails to apply incrementally; the proxy rebuilds the whole table.
     await run_pod(api, ns, "a2", {"app": "again"}, PODS["w2"])
     await eventually(lambda: _programmed(proxier, PODS["w2"]), 10)
