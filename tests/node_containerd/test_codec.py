@@ -46,3 +46,13 @@ def test_oci_archive(tmp_path):
         manifest = json.load(t.extractfile("blobs/sha256/" + m["digest"].split(":")[1]))
         config = json.load(t.extractfile("blobs/sha256/" + manifest["config"]["digest"].split(":")[1]))
     assert config["config"]["Cmd"] == images.PAUSE_CMD
+
+
+def test_cri_log_lines():
+    from ketch.node.containerd import logs
+    data = (b"2026-11-22T06:21:23.123456789Z stdout F boom\n"
+            b"2026-11-22T06:21:23.2Z stderr P par\n"
+            b"2026-11-22T06:21:23.3Z stderr F tial\n")
+    assert logs.plain(data) == b"boom\npartial\n"
+    when, stream, partial, content = logs.parse_line(data.splitlines(keepends=True)[0])
+    assert stream == "stdout" and not partial and content == b"boom\n" and abs(when - 1795328483.123456) < 1e-3

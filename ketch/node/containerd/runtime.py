@@ -60,6 +60,7 @@ def containerd_version() -> str:
 
 class ContainerdRuntime(Runtime):
     name = "containerd"
+    log_format = "cri"     # log_files() hold CRI records: strip them with containerd.logs.plain/parse_line
 
     def __init__(self, data_dir: str, socket: str | None = None, pod_cidr: str = "10.89.0.0/16",
                  bridge: str = "ketch0", poll: float = 0.5):
