@@ -40,6 +40,7 @@ FOLLOW_POLL = 0.2
 LOG_MAX_SIZE = 10 * 1024 * 1024   # the kubelet's containerLogMaxSize and containerLogMaxFiles defaults
 LOG_MAX_FILES = 5
 ROTATE_INTERVAL = 10.0
+INDEX_INTERVAL = 0.5              # how often log growth is timestamped (the accuracy of line times)
 ACTIVE: set[asyncio.Task] = set()     # streaming handlers in flight (tests check none outlive a client)
 
 
@@ -85,15 +86,58 @@ def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX
         if os.path.getsize(path) <= max_size:
             return False
         for i in range(max_files - 1, 1, -1):
-            if os.path.exists(f"{path}.{i - 1}"):
-                os.replace(f"{path}.{i - 1}", f"{path}.{i}")
+            for suffix in ("", ".times"):
+                if os.path.exists(f"{path}.{i - 1}{suffix}"):
+                    os.replace(f"{path}.{i - 1}{suffix}", f"{path}.{i}{suffix}")
         with open(path, "r+b") as src, open(path + ".1", "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
             src.truncate(0)
+        if os.path.exists(path + ".times"):
+            os.replace(path + ".times", path + ".1.times")
         return True
     except OSError:
         return False
+
+
+def index_log(path: str, sizes: dict[str, int], now: float) -> None:
+    """Append "<size> <time>" to path.times when the log changed size: the process runtime's output
+    carries no time, so a line's time is the first index entry at or past its end."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return
+    if sizes.get(path) == size:
+        return
+    sizes[path] = size
+    with contextlib.suppress(OSError), open(path + ".times", "a") as f:
+        f.write(f"{size} {now:.6f}\n")
+
+
+def timed_lines(path: str, default: float) -> list[tuple[float, bytes]]:
+    """The lines of one log file with their times (`default` for what was not indexed yet)."""
+    import bisect
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    offsets: list[int] = []
+    stamps: list[float] = []
+    with contextlib.suppress(OSError), open(path + ".times") as f:
+        for row in f:
+            with contextlib.suppress(ValueError):
+                o, t = row.split()
+                if offsets and int(o) < offsets[-1]:
+                    offsets, stamps = [], []     # truncated by a rotation: only what follows counts
+                offsets.append(int(o))
+                stamps.append(float(t))
+    out, end = [], 0
+    for line in data.splitlines(keepends=True):
+        end += len(line)
+        i = bisect.bisect_left(offsets, end)
+        out.append((stamps[i] if i < len(stamps) else default, line))
+    return out
 
 
 def log_chain(path: str) -> list[str]:
@@ -126,6 +170,7 @@ class NodeServer:
         self.port = 0
         self.log_max_size, self.log_max_files = LOG_MAX_SIZE, LOG_MAX_FILES
         self._rotator: asyncio.Task | None = None
+        self._sizes: dict[str, int] = {}
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -177,14 +222,26 @@ class NodeServer:
             await self.runner.cleanup()
 
     async def _rotate_logs(self) -> None:
-        """Keep each running container's log under log_max_size, log_max_files files in all."""
+        """Timestamp the growth of each running container's log; keep it under log_max_size,
+        log_max_files files in all."""
+        last_rotation = time.monotonic()
         while True:
-            await asyncio.sleep(ROTATE_INTERVAL)
+            await asyncio.sleep(INDEX_INTERVAL)
+            rotate = time.monotonic() - last_rotation >= ROTATE_INTERVAL
+            if rotate:
+                last_rotation = time.monotonic()
+            now = time.time()
+            live = set()
             for uid in list(self.runtime.pod_uids()):
                 for name, runs in list(self.runtime.containers(uid).items()):
                     files = self.runtime.log_files(uid, name)
                     if runs and runs[-1].running and files:
-                        rotate_log(files[-1], self.log_max_size, self.log_max_files)
+                        live.add(files[-1])
+                        index_log(files[-1], self._sizes, now)
+                        if rotate and rotate_log(files[-1], self.log_max_size, self.log_max_files):
+                            self._sizes.pop(files[-1], None)
+            for gone in set(self._sizes) - live:
+                del self._sizes[gone]
 
     # -- lookup ------------------------------------------------------------------------------
     def _pod(self, request: web.Request) -> tuple[dict, str]:
@@ -239,9 +296,9 @@ class NodeServer:
         try:
             sent = 0
 
-            async def emit(data: bytes, when: float) -> bool:
+            async def emit(data: bytes, when: float | None) -> bool:
                 nonlocal sent
-                if stamps:
+                if stamps and when is not None:
                     prefix = _rfc3339nano(when).encode() + b" "
                     data = b"".join(prefix + line for line in data.splitlines(keepends=True))
                 if limit is not None:
@@ -257,19 +314,20 @@ class NodeServer:
                 await resp.write_eof()
                 return resp
             with f:
-                # The process runtime's log carries no per-line time: the old lines take the
-                # attempt's start time, lines read while following take the time they were read.
-                older = []
-                for p in log_chain(path)[:-1]:
-                    with contextlib.suppress(OSError), open(p, "rb") as old:
-                        older.append(old.read())
-                existing = b"".join(older) + f.read()
-                if since is not None and os.path.getmtime(path) < since:
-                    existing = b""
+                # Old lines take their time from the log's index (see index_log); lines read
+                # while following take the time they were read.
+                default = rec.finished_at or time.time()
+                lines = [x for p in log_chain(path)[:-1] for x in timed_lines(p, default)]
+                current = timed_lines(path, default)
+                f.seek(sum(len(line) for _, line in current))     # follow on from what was read
+                lines += current
+                if since is not None:
+                    lines = [x for x in lines if x[0] >= since]
                 if tail is not None:
-                    lines = existing.splitlines(keepends=True)
-                    existing = b"".join(lines[-tail:]) if tail > 0 else b""
-                go_on = await emit(existing, rec.started_at)
+                    lines = lines[-tail:] if tail > 0 else []
+                existing = b"".join((_rfc3339nano(t).encode() + b" " + line) if stamps else line
+                                    for t, line in lines)
+                go_on = await emit(existing, None)
                 partial = b""
                 while follow and go_on:
                     if os.fstat(f.fileno()).st_size < f.tell():

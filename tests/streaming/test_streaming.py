@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import datetime
 import json
 import os
 import signal
@@ -75,7 +76,13 @@ def test_logs_tail_timestamps_limit_and_follow(stream_cluster):
         f.kill()
         f.wait()
     assert c.kubectl("logs", "counter", "-c", "nope", check=False).returncode != 0
-    assert "--since" and c.kubectl("logs", "counter", "--since=1h").stdout.startswith("line 0")
+    assert c.kubectl("logs", "counter", "--since=1h").stdout.startswith("line 0")
+    time.sleep(3)
+    recent = c.kubectl("logs", "counter", "--since=1s").stdout.splitlines()
+    assert recent and not recent[0].startswith("line 0") and len(recent) <= 10     # a line every 0.2 s
+    stamped = c.kubectl("logs", "counter", "--tail=11", "--timestamps").stdout.splitlines()
+    first, last = (datetime.datetime.fromisoformat(x.split()[0][:26]) for x in (stamped[0], stamped[-1]))
+    assert 1.0 <= (last - first).total_seconds() <= 3.5      # each line has its own time (10 lines, 0.2 s apart)
 
 
 def test_logs_previous_after_restart(stream_cluster):
