@@ -52,10 +52,34 @@ async def _run_dns(client: Client, stop: asyncio.Event, args: argparse.Namespace
         await dns.close()
         return
     print(f"cluster DNS on {bound[0]}:{bound[1]} for {args.cluster_domain}", flush=True)
+    await _publish_dns(client, bound[0], bound[1])
     try:
         await stop.wait()
     finally:
         await dns.close()
+
+
+async def _publish_dns(client: Client, host: str, port: int) -> None:
+    """Publish the DNS server as kube-system/kube-dns (10.43.0.10:53) when pods can reach it."""
+    import ipaddress
+
+    from ..api.errors import StatusError
+    from ..dns.server import publish_dns_service
+    if host in ("0.0.0.0", "::"):
+        host = primary_address()
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return          # Endpoints may not point at loopback: no service for a loopback-only DNS
+        svc = await publish_dns_service(client, host, port, "10.43.0.10")
+        log.info("cluster DNS published as kube-dns at %s", svc["spec"].get("clusterIP"))
+    except (StatusError, ValueError) as e:
+        if isinstance(e, StatusError) and e.code == 422:
+            try:    # the address is taken, or another service CIDR: let the allocator pick
+                await publish_dns_service(client, host, port)
+                return
+            except StatusError as e2:
+                e = e2
+        print(f"ketch: cannot publish the kube-dns service: {e}", file=sys.stderr, flush=True)
 
 
 async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, node_name: str) -> None:

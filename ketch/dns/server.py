@@ -312,3 +312,37 @@ class _Reply(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         if not self.fut.done():
             self.fut.set_exception(exc)
+
+
+DNS_SERVICE_IP_OFFSET = 10      # 10.43.0.10 in the default service CIDR, as kube-dns has
+
+
+async def publish_dns_service(client: Client, ip: str, port: int, cluster_ip: str = "") -> dict:
+    """The `kube-dns` service in kube-system: port 53 (UDP and TCP) with Endpoints at the DNS
+    server's address, so pods reach it through the proxy at a stable ClusterIP."""
+    from ..api.errors import StatusError
+    svcs, eps = client.resource("services"), client.resource("endpoints")
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": port},
+             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": port}]
+    body: dict[str, Any] = {"metadata": {"name": "kube-dns", "namespace": "kube-system",
+                                         "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+                            "spec": {"ports": ports}}
+    if cluster_ip:
+        body["spec"]["clusterIP"] = cluster_ip
+    try:
+        svc = await client.create(svcs, "kube-system", body)
+    except StatusError as e:
+        if e.code != 409:
+            raise
+        svc = await client.patch(svcs, "kube-system", "kube-dns", {"spec": {"ports": ports}})
+    endpoints = {"metadata": {"name": "kube-dns", "namespace": "kube-system"},
+                 "subsets": [{"addresses": [{"ip": ip}],
+                              "ports": [{"name": "dns", "port": port, "protocol": "UDP"},
+                                        {"name": "dns-tcp", "port": port, "protocol": "TCP"}]}]}
+    try:
+        await client.create(eps, "kube-system", endpoints)
+    except StatusError as e:
+        if e.code != 409:
+            raise
+        await client.patch(eps, "kube-system", "kube-dns", {"subsets": endpoints["subsets"]})
+    return svc

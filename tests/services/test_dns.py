@@ -152,3 +152,19 @@ async def _found(aw):
 
 async def _eq(aw, want):
     return (await aw) == want
+
+
+async def test_kube_dns_service_routes_to_the_server(api, dns_port):
+    from ketch.dns.server import publish_dns_service
+    from ketch.proxy.nft import build_ruleset
+    svc = await publish_dns_service(api, "192.0.2.53", dns_port, "10.43.0.10")
+    svc = await publish_dns_service(api, "192.0.2.53", dns_port, "10.43.0.10")      # idempotent
+    assert svc["spec"]["clusterIP"] == "10.43.0.10"
+    ep = await api.get(api.resource("endpoints"), "kube-system", "kube-dns")
+    assert ep["subsets"][0]["addresses"] == [{"ip": "192.0.2.53"}]
+    rs = build_ruleset([svc], {"kube-system/kube-dns": ep})
+    assert {"10.43.0.10 . udp . 53", "10.43.0.10 . tcp . 53"} <= set(rs.service_ips)
+    assert sum(f"dnat ip to 192.0.2.53:{dns_port}" in r for rules in rs.chains.values() for r in rules) == 2
+    rcode, ans = await eventually(lambda: _found(query(dns_port, "kube-dns.kube-system.svc.cluster.local",
+                                                       codec.A)), 10)
+    assert _a(ans) == ["10.43.0.10"]
