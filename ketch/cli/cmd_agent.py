@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -75,9 +74,14 @@ def _check(runtime: str, nodes: int) -> str | None:
 
 def _default_runtime() -> tuple[str, str]:
     """The runtime `ketch up` picks when none is given, and why."""
-    if shutil.which("containerd") and os.geteuid() == 0:
-        return "process", "containerd is installed: --runtime containerd runs real containers"
-    return "process", "no usable container runtime (containerd) here; containers run as host processes"
+    if os.geteuid() != 0:
+        return "process", "not running as root, which real containers need; containers run as host processes"
+    from ..node.containerd.daemon import missing
+    lacks = missing()
+    if lacks:
+        return "process", (f"no usable container runtime here (missing {', '.join(lacks)}); "
+                           "containers run as host processes")
+    return "containerd", "containerd, runc and the CNI plugins are installed and ketch runs as root"
 
 
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
