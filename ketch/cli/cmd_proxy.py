@@ -20,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver")
     p.add_argument("--node-name", default=socket.gethostname(), help="this node's name (default: hostname)")
     p.add_argument("--table", default="ketch", help="nftables table to own (default ketch)")
+    p.add_argument("--netns", default="", help="program the rules inside this named network namespace "
+                   "(/run/netns/NAME) instead of the host's")
     p.add_argument("--node-port-addresses", default="",
                    help="comma-separated local addresses NodePorts answer on (default: all)")
     p.add_argument("--cluster-dns", default="", help="also serve cluster DNS on ADDR:PORT")
@@ -85,7 +87,8 @@ async def _publish_dns(client: Client, host: str, port: int) -> None:
 async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, node_name: str) -> None:
     from ..proxy.proxier import Proxier
     addrs = [a for a in (getattr(args, "node_port_addresses", "") or "").split(",") if a]
-    proxier = Proxier(client, node_name, table=getattr(args, "table", "ketch"), node_port_addresses=addrs)
+    proxier = Proxier(client, node_name, table=getattr(args, "table", "ketch"), node_port_addresses=addrs,
+                      netns=getattr(args, "netns", "") or None)
     await proxier.run(stop)
 
 

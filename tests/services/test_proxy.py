@@ -269,3 +269,23 @@ async def test_load_balancer_gets_node_address_that_answers(api, ns, cluster, po
 
 async def _eq(aw, want):
     return (await aw) == want
+
+
+async def test_ketch_proxy_command(api, ns, cluster, netns):
+    await ensure_node(api)
+    svc = await api.create(api.resource("services"), ns, service(
+        "cli", ports=[{"port": 82, "targetPort": 8080}], selector={"app": "cli"}))
+    await run_pod(api, ns, "c1", {"app": "cli"}, PODS["w3"])
+    table = f"ketch-t{secrets.token_hex(3)}"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "ketch"), "proxy", "--kubeconfig", cluster.kubeconfig,
+        "--netns", netns, "--table", table, "--node-name", "node-a",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        await eventually(lambda: _eq(_get(netns, svc["spec"]["clusterIP"], 82, 1), {"w3": 1}), 15, 0.1)
+    finally:
+        proc.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0, out.decode()
+    tables = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True)
+    assert table not in tables.stdout          # removed on the way out
