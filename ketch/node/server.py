@@ -316,17 +316,24 @@ class NodeServer:
             with f:
                 # Old lines take their time from the log's index (see index_log); lines read
                 # while following take the time they were read.
-                default = rec.finished_at or time.time()
-                lines = [x for p in log_chain(path)[:-1] for x in timed_lines(p, default)]
-                current = timed_lines(path, default)
-                f.seek(sum(len(line) for _, line in current))     # follow on from what was read
-                lines += current
-                if since is not None:
-                    lines = [x for x in lines if x[0] >= since]
-                if tail is not None:
-                    lines = lines[-tail:] if tail > 0 else []
-                existing = b"".join((_rfc3339nano(t).encode() + b" " + line) if stamps else line
-                                    for t, line in lines)
+                if stamps or since is not None or tail is not None:
+                    default = rec.finished_at or time.time()
+                    lines = [x for p in log_chain(path)[:-1] for x in timed_lines(p, default)]
+                    current = timed_lines(path, default)
+                    f.seek(sum(len(line) for _, line in current))     # follow on from what was read
+                    lines += current
+                    if since is not None:
+                        lines = [x for x in lines if x[0] >= since]
+                    if tail is not None:
+                        lines = lines[-tail:] if tail > 0 else []
+                    existing = b"".join((_rfc3339nano(t).encode() + b" " + line) if stamps else line
+                                        for t, line in lines)
+                else:      # the whole log as it is: no need to look at lines
+                    existing = b""
+                    for p in log_chain(path)[:-1]:
+                        with contextlib.suppress(OSError), open(p, "rb") as old:
+                            existing += old.read()
+                    existing += f.read()
                 go_on = await emit(existing, None)
                 partial = b""
                 while follow and go_on:
