@@ -160,34 +160,22 @@ def _issue_serving_cert(cluster_dir: str, data_dir: str) -> None:
 
 
 async def join(server: str, token: str, node: str, ca_file: str | None, kubeconfig: str) -> None:
-    """Trade the join token for this node's own credentials and write them to a kubeconfig."""
-    import base64
-    import ssl
+    """Trade the join token for this node's own credentials and write them to a kubeconfig.
 
-    import aiohttp
-    import yaml
-
-    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
-    if not ca_file:   # trust on first use: the answer carries the cluster CA used from then on
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    async with aiohttp.ClientSession() as s, s.post(
-            server.rstrip("/") + "/ketch/join", json={"nodeName": node}, ssl=ctx,
-            headers={"Authorization": f"Bearer {token}"}) as r:
-        body = await r.json(content_type=None)
-        if r.status != 200:
-            raise ValueError((body or {}).get("message") or f"HTTP {r.status}")
-    os.makedirs(os.path.dirname(kubeconfig), mode=0o700, exist_ok=True)
-    ca_path = os.path.join(os.path.dirname(kubeconfig), "ca.crt")
-    with open(ca_path, "wb") as f:
-        f.write(base64.b64decode(body["certificateAuthorityData"]))
-    cfg = {"apiVersion": "v1", "kind": "Config",
-           "clusters": [{"name": "ketch", "cluster": {"server": server, "certificate-authority": ca_path}}],
-           "users": [{"name": body["user"], "user": {"token": body["token"]}}],
-           "contexts": [{"name": "ketch", "context": {"cluster": "ketch", "user": body["user"]}}],
-           "current-context": "ketch"}
-    with open(os.open(kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    The token pins the cluster CA (K10<sha256>::secret): the CA is trusted only if it matches, or,
+    with --ca-file, only that CA is."""
+    from ..client.join import JoinError
+    from ..client.join import join as join_cluster
+    if ca_file:
+        from ..client.join import ca_hash
+        with open(ca_file, "rb") as f:
+            pinned = ca_hash(f.read())
+        secret = token.split("::", 1)[1] if "::" in token else token
+        token = f"K10{pinned}::{secret}"
+    try:
+        await join_cluster(server, token, node, kubeconfig)
+    except JoinError as e:
+        raise ValueError(str(e)) from None
 
 
 async def run(args: argparse.Namespace) -> int:
