@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import socketserver
 import sys
 import threading
 
@@ -26,7 +27,9 @@ def serve(specs: list[str]) -> None:
 
             def log_message(self, *a) -> None:
                 pass
-        srv = http.server.ThreadingHTTPServer((ip, int(port)), Handler)
+        # Not http.server.HTTPServer: its server_bind looks up the address's name (a DNS query).
+        srv = socketserver.ThreadingTCPServer((ip, int(port)), Handler)
+        srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     print("serving", flush=True)
     sys.stdin.read()      # until the test closes our stdin
