@@ -418,9 +418,8 @@ class APIServer:
                 raise errors.invalid(ri.kind, "", [{"reason": "FieldValueRequired", "field": "spec",
                                                     "message": "spec: Required value: exactly one of nonResourceAttributes "
                                                                "or resourceAttributes must be specified"}], ri.group)
+            # A plain denial carries no reason, as with Kubernetes' RBAC (kubectl prints just "no").
             out["status"] = {"allowed": why is None}
-            if why is not None:
-                out["status"]["reason"] = why
         else:
             out["spec"] = spec
             if user.is_admin:

@@ -149,3 +149,12 @@ def test_reviews_and_service_account_tokens(secure):
     assert call(secure, "GET", "/api/v1/namespaces/default/pods", token=tampered)[0] == 401
     r = secure.kubectl("create", "token", "nobody-here", check=False)
     assert r.returncode == 1 and 'serviceaccounts "nobody-here" not found' in r.stderr
+
+
+def test_kubectl_auth_can_i_answers_no_with_exit_code_1(secure):
+    secure.kubectl("apply", "-f", "-", input='{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"limited"}}')
+    token = secure.kubectl("create", "token", "limited").stdout.strip()
+    r = secure.kubectl("--token", token, "auth", "can-i", "list", "pods", check=False)
+    assert (r.returncode, r.stdout.strip()) == (1, "no")
+    r = secure.kubectl("auth", "can-i", "list", "pods")
+    assert (r.returncode, r.stdout.strip()) == (0, "yes")
