@@ -29,10 +29,19 @@ def is_headless(svc: dict) -> bool:
     return (svc.get("spec") or {}).get("clusterIP") == "None"
 
 
+def usable_ip(ip: str | None) -> bool:
+    """An address Endpoints may hold (not loopback, link-local, unspecified or multicast)."""
+    try:
+        a = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    return not (a.is_loopback or a.is_link_local or a.is_unspecified or a.is_multicast)
+
+
 def pod_in_endpoints(pod: dict, publish_not_ready: bool) -> bool:
     """Pods with an IP that are not finished (and not terminating, unless not-ready ones publish)."""
     st = pod.get("status") or {}
-    if not st.get("podIP") or st.get("phase") in ("Succeeded", "Failed"):
+    if not usable_ip(st.get("podIP")) or st.get("phase") in ("Succeeded", "Failed"):
         return False
     return publish_not_ready or not (pod.get("metadata") or {}).get("deletionTimestamp")
 

@@ -18,6 +18,7 @@ from .endpoints import (
     endpoint_ports,
     is_headless,
     service_labels,
+    usable_ip,
 )
 from .framework import Context, pod_ready, split_key
 
@@ -49,7 +50,7 @@ def desired_slices(svc: dict, pods: list[dict]) -> list[tuple[str, list[dict], l
     groups: dict[tuple, list[dict]] = {}
     for pod in pods:
         st = pod.get("status") or {}
-        if not st.get("podIP") or st.get("phase") in ("Succeeded", "Failed"):
+        if not usable_ip(st.get("podIP")) or st.get("phase") in ("Succeeded", "Failed"):
             continue
         ports = endpoint_ports(svc, pod)
         if ports is None:

@@ -42,6 +42,7 @@ async def test_ready_and_not_ready_addresses_follow_readiness(api, ns):
     await run_pod(api, ns, "w1", {"app": "web"}, "10.1.0.1")
     await run_pod(api, ns, "w2", {"app": "web"}, "10.1.0.2", ready=False)
     await run_pod(api, ns, "other", {"app": "other"}, "10.1.0.3")
+    await run_pod(api, ns, "lo", {"app": "web"}, "127.0.0.1")     # not an address Endpoints may hold
 
     async def state():
         ep = await _ep(api, ns, "web")
