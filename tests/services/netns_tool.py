@@ -1,5 +1,5 @@
 """Run inside a test network namespace: `serve NAME=IP:PORT ...` starts HTTP "pods" answering
-their name; `get URL N [SOURCE_IP]` makes N requests on new connections and prints a JSON tally."""
+their name; `get HOST PORT N [SOURCE_IP|-] [INTERVAL]` makes N requests on new connections and prints a JSON tally."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import socketserver
 import sys
 import threading
+import time
 
 
 def serve(specs: list[str]) -> None:
@@ -35,9 +36,11 @@ def serve(specs: list[str]) -> None:
     sys.stdin.read()      # until the test closes our stdin
 
 
-def get(host: str, port: int, n: int, source: str = "") -> None:
+def get(host: str, port: int, n: int, source: str = "", interval: float = 0.0) -> None:
     tally: dict[str, int] = {}
-    for _ in range(n):
+    for i in range(n):
+        if interval and i:
+            time.sleep(interval)
         try:
             c = http.client.HTTPConnection(host, port, timeout=2, source_address=(source, 0) if source else None)
             c.request("GET", "/")
@@ -53,4 +56,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2:])
     else:
-        get(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "")
+        source = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else ""
+        get(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), source, float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)

@@ -289,3 +289,35 @@ async def test_ketch_proxy_command(api, ns, cluster, netns):
     assert proc.returncode == 0, out.decode()
     tables = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True)
     assert table not in tables.stdout          # removed on the way out
+
+
+async def test_rolling_replacement_under_load_loses_no_request(api, ns, netns, proxier):
+    """Endpoints replaced one by one (new pod ready, old one not ready, then gone) while a client
+    opens a new connection every few milliseconds: every transaction is atomic, so no request
+    meets a half-programmed or empty service."""
+    await ensure_node(api)
+    pods_ri = api.resource("pods")
+    svc = await api.create(api.resource("services"), ns, service(
+        "roll", ports=[{"port": 83, "targetPort": 8080}], selector={"app": "roll"}))
+    await run_pod(api, ns, "r1", {"app": "roll"}, PODS["w1"])
+    await eventually(lambda: _programmed(proxier, PODS["w1"]), 10)
+    client = asyncio.create_task(_get_paced(netns, svc["spec"]["clusterIP"], 83, 400, 0.005))
+    for old, new in (("r1", "r2"), ("r2", "r3"), ("r3", "r1b")):
+        ip = PODS["w" + new[1]]
+        await run_pod(api, ns, new, {"app": "roll"}, ip)
+        await eventually(lambda ip=ip: _programmed(proxier, ip), 5, 0.01)
+        await set_pod(api, ns, old, PODS["w" + old[1]], ready=False)
+        await asyncio.sleep(0.15)
+        await api.delete(pods_ri, ns, old, {"gracePeriodSeconds": 0})
+        await asyncio.sleep(0.15)
+    tally = await client
+    errors = {k: v for k, v in tally.items() if k.startswith("error")}
+    assert not errors, tally
+    assert len(tally) >= 3, tally       # the load really spanned the replacements
+
+
+async def _get_paced(netns: str, host: str, port: int, n: int, interval: float) -> dict[str, int]:
+    proc = await asyncio.create_subprocess_exec("ip", "netns", "exec", netns, sys.executable, TOOL, "get", host,
+                                                str(port), str(n), "-", str(interval), stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return json.loads(out)
