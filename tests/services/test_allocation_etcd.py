@@ -35,13 +35,14 @@ async def test_concurrent_creates_on_two_servers(two_servers):
     try:
         ri = a.resource("services")
         await a.create(a.resource("namespaces"), None, {"metadata": {"name": "race"}})
+        await b.get(b.resource("namespaces"), None, "race")     # a consistent read: b's cache has it now
         # Both servers race for the same requested values: exactly one wins each.
         wins = await asyncio.gather(*(c.create(ri, "race", service(f"want-{i}", "NodePort",
                                                                     [{"port": 80, "nodePort": 32000}],
                                                                     clusterIP="10.43.250.250"))
                                       for i, c in enumerate((a, b, a, b))), return_exceptions=True)
         assert sum(not isinstance(w, BaseException) for w in wins) == 1, wins
-        assert all(isinstance(w, StatusError) and w.code == 422 for w in wins if isinstance(w, BaseException))
+        assert all(isinstance(w, StatusError) and w.code == 422 for w in wins if isinstance(w, BaseException)), wins
         made = await asyncio.gather(*((a if i % 2 else b).create(ri, "race", service(f"s{i}", "NodePort"))
                                       for i in range(30)))
         ips = {s["spec"]["clusterIP"] for s in made}
