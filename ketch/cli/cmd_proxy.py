@@ -119,6 +119,10 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
 
 
 async def run(args: argparse.Namespace) -> int:
+    import os
+    if args.netns and not os.path.exists(f"/run/netns/{args.netns}"):
+        print(f"ketch proxy: no network namespace {args.netns!r} (see `ip netns list`)", file=sys.stderr)
+        return 1
     try:
         client = Client.from_kubeconfig(args.kubeconfig, user_agent="ketch-proxy")
     except (OSError, KeyError, StopIteration) as e:
