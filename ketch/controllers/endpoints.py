@@ -167,7 +167,9 @@ class EndpointsController(ServicePodWatcher):
         super().__init__(ctx, workers)
         self.ep_ri = self.client.resource("endpoints")
         self.endpoints = ctx.factory.informer("endpoints")
-        self.endpoints.add_handlers(on_delete=lambda o: self.enqueue(object_key(o)))
+        # Edits to a selector service's Endpoints are reverted, deletions recreated.
+        self.endpoints.add_handlers(on_update=lambda o, n: self.enqueue(object_key(n)),
+                                    on_delete=lambda o: self.enqueue(object_key(o)))
 
     async def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)

@@ -74,9 +74,10 @@ class EndpointSliceController(ServicePodWatcher):
         self.ri = self.client.resource("endpointslices", "discovery.k8s.io")
         self.slices = ctx.factory.informer("endpointslices", "discovery.k8s.io")
         self.slices.add_indexer("service", _index_by_service)
-        self.slices.add_handlers(on_delete=self._slice_deleted)
+        self.slices.add_handlers(on_update=lambda o, n: self._slice_deleted(n), on_delete=self._slice_deleted)
 
     def _slice_deleted(self, sl: dict) -> None:
+        """A managed slice changed or went away: its service converges it back."""
         for key in _index_by_service(sl):
             self.enqueue(key)
 

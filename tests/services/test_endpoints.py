@@ -48,6 +48,10 @@ async def test_ready_and_not_ready_addresses_follow_readiness(api, ns):
         ep = await _ep(api, ns, "web")
         return ep and (_ips(ep.get("subsets")), _ips(ep.get("subsets"), "notReadyAddresses"))
     await eventually(lambda: _eq(state(), (["10.1.0.1"], ["10.1.0.2"])), 10)
+    # A hand edit of a selector service's Endpoints is reverted.
+    await api.patch(api.resource("endpoints"), ns, "web", {"subsets": [{"addresses": [{"ip": "192.0.2.99"}],
+                                                                       "ports": [{"port": 1}]}]})
+    await eventually(lambda: _eq(state(), (["10.1.0.1"], ["10.1.0.2"])), 10)
     ep = await _ep(api, ns, "web")
     assert ep["subsets"][0]["ports"] == [{"port": 8080, "protocol": "TCP"}]
     addr = ep["subsets"][0]["addresses"][0]
