@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?=
 PORT ?= 6443
+# e.g. UP_FLAGS="--proxy --cluster-dns 0.0.0.0:10053" to run the service proxy (programs this host's nftables) and DNS
+UP_FLAGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: up test deps lint bench clean
@@ -16,7 +18,7 @@ deps: $(STAMP)
 
 ## Bring a cluster up (foreground; Ctrl-C stops it). Writes a kubeconfig into the data dir.
 up: $(STAMP)
-	$(BIN)/ketch up $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --port $(PORT)
+	$(BIN)/ketch up $(if $(DATA_DIR),--data-dir $(DATA_DIR)) --port $(PORT) $(UP_FLAGS)
 
 ## Run the whole test suite (installs what it needs first).
 test: $(STAMP)

@@ -167,6 +167,8 @@ class ResourceService:
             managedfields.record(obj, None, manager, "Apply" if applied is not None else "Update", ri.definition,
                                  applied)
         if ri.namespaced:
+            if self.cache.resource(NAMESPACES_PREFIX).items.get(NAMESPACES_PREFIX + (namespace or "")) is None:
+                await self.cache.sync()     # created through another apiserver a moment ago?
             self._check_namespace_open(namespace or "", ri)
         key = self.key(ri, namespace, name)
         alloc = None

@@ -57,22 +57,33 @@ async def test_concurrent_creates_get_distinct_addresses_and_ports(api, ns):
     assert all(s["spec"]["clusterIPs"] == [s["spec"]["clusterIP"]] for s in made)
 
 
+async def _free_values(api) -> tuple[int, str]:
+    """A NodePort and a ClusterIP no service holds yet (earlier tests allocate at random)."""
+    items = (await api.list(api.resource("services")))["items"]
+    ports = {p.get("nodePort") for s in items for p in s["spec"].get("ports", [])}
+    ips = {s["spec"].get("clusterIP") for s in items}
+    port = next(p for p in range(31234, 32767) if p not in ports)
+    ip = next(f"10.43.200.{i}" for i in range(7, 250) if f"10.43.200.{i}" not in ips)
+    return port, ip
+
+
 async def test_requested_values_taken_refused_released_on_delete(api, ns):
     ri = api.resource("services")
-    await api.create(ri, ns, service("a", "NodePort", [{"port": 80, "nodePort": 31234}], clusterIP="10.43.200.7"))
+    port, ip = await _free_values(api)
+    await api.create(ri, ns, service("a", "NodePort", [{"port": 80, "nodePort": port}], clusterIP=ip))
     with pytest.raises(StatusError) as e:
-        await api.create(ri, ns, service("b", clusterIP="10.43.200.7"))
+        await api.create(ri, ns, service("b", clusterIP=ip))
     assert e.value.code == 422 and "already allocated" in str(e.value)
     with pytest.raises(StatusError) as e:
-        await api.create(ri, ns, service("b", "NodePort", [{"port": 80, "nodePort": 31234}]))
+        await api.create(ri, ns, service("b", "NodePort", [{"port": 80, "nodePort": port}]))
     assert e.value.code == 422 and "already allocated" in str(e.value)
     with pytest.raises(StatusError) as e:
         await api.create(ri, ns, service("b", clusterIP="10.99.0.5"))
     assert e.value.code == 422 and "valid range" in str(e.value)
     # A failed create leaks nothing: the same values are still free for another service.
     await api.delete(ri, ns, "a")
-    b = await api.create(ri, ns, service("b", "NodePort", [{"port": 80, "nodePort": 31234}], clusterIP="10.43.200.7"))
-    assert b["spec"]["clusterIP"] == "10.43.200.7"
+    b = await api.create(ri, ns, service("b", "NodePort", [{"port": 80, "nodePort": port}], clusterIP=ip))
+    assert b["spec"]["clusterIP"] == ip
 
 
 async def test_type_changes_allocate_and_release_node_ports(api, ns):
