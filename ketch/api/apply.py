@@ -474,3 +474,53 @@ def conflict_message(conflicts: list[tuple[dict, Path]]) -> str:
         lines.append(f"conflicts with {m}:")
         lines.extend(f"- {path_string(p)}" for p in by[m])
     return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+
+
+def object_fields_v1(obj: dict, definition: str | None) -> dict:
+    """encode(object_set(obj, definition)), built in one pass (the hot path of every create)."""
+    entry = _entry(strip(obj), root_node(definition))
+    if entry is None:
+        return {}
+    entry.pop(".", None)
+    return entry
+
+
+def _entry(v: Any, node: Node) -> dict | None:
+    """The FieldsV1 entry of one value: None when it contributes nothing."""
+    if v is None:
+        return None
+    t = type(v)
+    children: dict | None = None
+    if t is dict and node.kind in ("struct", "map"):
+        owned = not v or node.kind == "map"
+        for k, cv in v.items():
+            e = _entry(cv, node.child(k))
+            if e is not None:
+                if children is None:
+                    children = {}
+                children["f:" + k] = e
+    elif t is list and node.kind == "list" and node.list_type != "atomic":
+        owned = not v
+        elem = node.elem or ANY
+        for item in v:
+            key = item_key(item, node)
+            if key is None:
+                continue
+            if children is None:
+                children = {}
+            if node.list_type == "map":
+                e = {}
+                for k, cv in item.items():
+                    ce = _entry(cv, elem.child(k))
+                    if ce is not None:
+                        e["f:" + k] = ce
+                e = dict(sorted(e.items()))
+                children[key] = {".": {}, **e} if e else {}
+            else:
+                children[key] = {}
+    else:
+        return {}
+    if children is None:
+        return {} if owned else None
+    out = {k: children[k] for k in sorted(children)}
+    return {".": {}, **out} if owned else out

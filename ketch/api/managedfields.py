@@ -20,6 +20,7 @@ from .apply import (
     encode,
     entry_matches,
     manager_label,
+    object_fields_v1,
     object_set,
     path_string,
     root_node,
@@ -46,6 +47,18 @@ def record(new: dict, old: dict | None, manager: str, operation: str, definition
     if not valid_entries(base) or subresource:
         base = ((old or {}).get("metadata") or {}).get("managedFields") or []
     entries = [dict(e) for e in base if isinstance(e, dict)]
+    if old is None and operation != "Apply" and not entries:
+        # A create: the manager owns every field of the new object (one pass, no path sets).
+        fields = object_fields_v1(new, definition)
+        if fields:
+            e = {"manager": manager, "operation": operation, "apiVersion": new.get("apiVersion", ""),
+                 "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields}
+            if subresource:
+                e["subresource"] = subresource
+            meta["managedFields"] = [e]
+        else:
+            meta.pop("managedFields", None)
+        return
     if old is None:
         changed, removed = object_set(new, definition), set()
     else:

@@ -554,18 +554,19 @@ class ResourceService:
             raise errors.bad_request(f'invalid resourceVersion "{value}": must be a decimal integer') from None
 
 
-def _strip_nulls(obj: dict) -> None:
+def _strip_nulls(obj: Any) -> None:
     """Drop null fields, as decoding into the API types does (a null optional field is unset)."""
-    stack: list[Any] = [obj]
-    while stack:
-        cur = stack.pop()
-        if type(cur) is dict:
-            nulls = [k for k, v in cur.items() if v is None]
-            for k in nulls:
-                del cur[k]
-            stack.extend(v for v in cur.values() if type(v) in (dict, list))
-        else:
-            stack.extend(v for v in cur if type(v) in (dict, list))
+    if type(obj) is dict:
+        if None in obj.values():
+            for k in [k for k, v in obj.items() if v is None]:
+                del obj[k]
+        for v in obj.values():
+            if type(v) is dict or type(v) is list:
+                _strip_nulls(v)
+    else:
+        for v in obj:
+            if type(v) is dict or type(v) is list:
+                _strip_nulls(v)
 
 
 def _rfc3339_in(seconds: int) -> str:

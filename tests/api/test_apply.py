@@ -185,3 +185,29 @@ def test_a_write_may_replace_managed_fields():
     new = apply(new, deployment(labels={"app": "web"}) | {"spec": {"selector": {"matchLabels": {"app": "web"}},
                                                                       "template": new["spec"]["template"]}})
     assert "replicas" not in new["spec"]
+
+
+def test_create_fast_path_matches_the_general_encoding():
+    """object_fields_v1 (one pass, used on every create) == encode(object_set(...))."""
+    from ketch.api.apply import encode, object_fields_v1, object_set
+    from ketch.api.defaults import apply_defaults
+    objs = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "annotations": {"x": "y"},
+                                                         "finalizers": ["f1"]},
+         "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}, {"containerPort": 53,
+                                                                                            "protocol": "UDP"}],
+                                  "env": [{"name": "A", "value": "1"}], "resources": {"limits": {"cpu": "1"}}}],
+                  "volumes": [{"name": "v", "emptyDir": {}}], "tolerations": [{"key": "k"}]},
+         "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                  "template": {"metadata": {"labels": {"app": "d"}},
+                               "spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+         "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"a": "b"}}},
+    ]
+    for obj in objs:
+        apply_defaults(obj)
+        d = {"Pod": "io.k8s.api.core.v1.Pod", "Deployment": "io.k8s.api.apps.v1.Deployment",
+             "Service": "io.k8s.api.core.v1.Service"}[obj["kind"]]
+        assert object_fields_v1(obj, d) == encode(object_set(obj, d)), obj["kind"]
