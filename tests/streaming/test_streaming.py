@@ -284,6 +284,8 @@ def test_kubectl_120_exec_over_spdy(stream_cluster):
 
     def k120(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([KUBECTL_120, *args], input=input, capture_output=True, text=True, timeout=30, env=env)
+    start(c, "logs120", ["sh", "-c", "echo hello from 1.20; sleep 600"])
+    wait_for(lambda: k120("logs", "logs120").stdout == "hello from 1.20\n", what="kubectl 1.20 logs")
     r = k120("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert r.returncode == 3 and r.stdout == "out\n" and "err" in r.stderr
     assert k120("exec", "-i", "shell", "--", "cat", input="piped\n").stdout == "piped\n"
