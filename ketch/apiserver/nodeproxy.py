@@ -402,14 +402,20 @@ async def serve_spdy_exec(request: web.Request, session: aiohttp.ClientSession, 
             if kind in sids:
                 send(spdy.data_frame(sids[kind], b"", fin=True))
 
-    a = asyncio.ensure_future(from_client())
-    b = asyncio.ensure_future(from_agent())
+    await _relay(from_client, from_agent, up, transport, linger=2.0)
+    return resp
+
+
+async def _relay(from_client: Any, from_agent: Any, up: Any, transport: Any, linger: float = 0.0) -> None:
+    """Pump both directions until one side stops, then close both ends (no task left behind).
+
+    With `linger`, when the agent side ends first the client gets that long to read the end and go."""
+    a, b = asyncio.ensure_future(from_client()), asyncio.ensure_future(from_agent())
     try:
         await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
-        if b.done():
-            # give the client a moment to read the end and go away by itself
+        if linger and b.done():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(a), 2.0)
+                await asyncio.wait_for(asyncio.shield(a), linger)
     finally:
         for t in (a, b):
             t.cancel()
@@ -419,7 +425,6 @@ async def serve_spdy_exec(request: web.Request, session: aiohttp.ClientSession, 
         await up.close()
         if transport is not None:
             transport.close()
-    return resp
 
 
 async def serve_spdy_port_forward(request: web.Request, session: aiohttp.ClientSession, url: str,
@@ -452,16 +457,5 @@ async def serve_spdy_port_forward(request: web.Request, session: aiohttp.ClientS
                 return
             transport.write(msg.data)
 
-    a, b = asyncio.ensure_future(from_client()), asyncio.ensure_future(from_agent())
-    try:
-        await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in (a, b):
-            t.cancel()
-        for t in (a, b):
-            with contextlib.suppress(BaseException):
-                await t
-        await up.close()
-        if transport is not None:
-            transport.close()
+    await _relay(from_client, from_agent, up, transport)
     return resp

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import socket
 import sys
 
@@ -199,15 +198,11 @@ async def run(args: argparse.Namespace) -> int:
         elif not os.path.exists(kubeconfig):
             print("ketch agent: give --kubeconfig, or --server and --token to join a cluster", file=sys.stderr)
             return 1
-    try:
-        client = Client.from_kubeconfig(kubeconfig, user_agent="ketch-agent")
-    except (OSError, KeyError, StopIteration) as e:
-        print(f"ketch agent: cannot use kubeconfig {kubeconfig}: {e}", file=sys.stderr)
+    from .common import client_from_kubeconfig, stop_on_signals
+    client = client_from_kubeconfig(kubeconfig, "agent")
+    if client is None:
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
     try:

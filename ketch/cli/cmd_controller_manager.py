@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 from ..client.rest import Client
 
@@ -65,11 +64,11 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
 
 async def run(args: argparse.Namespace) -> int:
     """`ketch controller-manager --kubeconfig ...` in the foreground."""
-    client = Client.from_kubeconfig(args.kubeconfig, user_agent="ketch-controller-manager")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    from .common import client_from_kubeconfig, stop_on_signals
+    client = client_from_kubeconfig(args.kubeconfig, "controller-manager")
+    if client is None:
+        return 1
+    stop = stop_on_signals()
     print("ketch controller-manager running", flush=True)
     try:
         await run_controllers(client, stop, args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import socket
 import sys
 
@@ -123,15 +122,11 @@ async def run(args: argparse.Namespace) -> int:
     if args.netns and not os.path.exists(f"/run/netns/{args.netns}"):
         print(f"ketch proxy: no network namespace {args.netns!r} (see `ip netns list`)", file=sys.stderr)
         return 1
-    try:
-        client = Client.from_kubeconfig(args.kubeconfig, user_agent="ketch-proxy")
-    except (OSError, KeyError, StopIteration) as e:
-        print(f"ketch proxy: cannot use kubeconfig {args.kubeconfig}: {e}", file=sys.stderr)
+    from .common import client_from_kubeconfig, stop_on_signals
+    client = client_from_kubeconfig(args.kubeconfig, "proxy")
+    if client is None:
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     from ..proxy.nft import NftError
     try:
         tasks = [_run_proxy(client, stop, args, args.node_name)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from ..client.rest import Client
@@ -43,15 +42,11 @@ async def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"ketch scheduler: {e}", file=sys.stderr)
         return 1
-    try:
-        client = Client.from_kubeconfig(args.kubeconfig, user_agent="ketch-scheduler")
-    except (OSError, KeyError, StopIteration) as e:
-        print(f"ketch scheduler: cannot use kubeconfig {args.kubeconfig}: {e}", file=sys.stderr)
+    from .common import client_from_kubeconfig, stop_on_signals
+    client = client_from_kubeconfig(args.kubeconfig, "scheduler")
+    if client is None:
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         from ..client.leaderelection import identity_from_env, run_with_leader_election
         await run_with_leader_election(client, "ketch-scheduler", "kube-system", identity_from_env("scheduler"),

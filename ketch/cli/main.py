@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 
@@ -122,10 +121,9 @@ async def run_up(args: argparse.Namespace) -> int:
     url = f"{'https' if secure else 'http'}://{host}:{port}"
     kubeconfig = os.path.join(data_dir, "kubeconfig")
     write_kubeconfig(kubeconfig, url, admin_token, ca_pem)
-    stop = asyncio.Event()
+    from .common import stop_on_signals
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     from ..client.rest import Client
     from .cmd_status import remove_pid, write_pid
     write_pid(data_dir)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..api.errors import StatusError
 from ..api.meta import now_rfc3339, parse_time
+from ..client.events import EventRecorder
 from ..client.informer import InformerFactory, index_by_node_name, index_by_owner_uid
 from ..client.rest import Client
 from ..client.workqueue import WorkQueue
@@ -45,7 +46,7 @@ class Context:
         self.client = client
         self.options = options or Options()
         self.factory = InformerFactory(client)
-        self.recorder = EventRecorder(client)
+        self.recorder = EventRecorder(client, "ketch-controller-manager")
 
     def pods(self):
         """The shared pod informer, indexed by owner uid and node name."""
@@ -165,77 +166,6 @@ class Expectations:
 
     def forget(self, key: str) -> None:
         self._items.pop(key, None)
-
-
-class EventRecorder:
-    """Records core/v1 Events through the API; a repeated event bumps `count` on the same object."""
-
-    MAX_PENDING = 2000
-
-    def __init__(self, client: Client, component: str = "ketch-controller-manager"):
-        self.client = client
-        self.component = component
-        self._queue: asyncio.Queue | None = None
-        self._seen: dict[tuple, tuple[str, str, int]] = {}
-        self._task: asyncio.Task | None = None
-
-    def event(self, obj: dict, etype: str, reason: str, message: str) -> None:
-        """Queue an event about `obj` (never blocks; dropped if the API is far behind)."""
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        if self._queue.qsize() < self.MAX_PENDING:
-            self._queue.put_nowait((obj, etype, reason, message))
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-
-    async def _run(self) -> None:
-        assert self._queue is not None
-        while True:
-            obj, etype, reason, message = await self._queue.get()
-            try:
-                await self._emit(obj, etype, reason, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # events are best effort
-                log.debug("event %s on %s: %s", reason, obj.get("metadata", {}).get("name"), e)
-
-    async def _emit(self, obj: dict, etype: str, reason: str, message: str) -> None:
-        ri = self.client.resource("events")
-        meta = obj.get("metadata") or {}
-        ns = meta.get("namespace") or "default"
-        key = (meta.get("uid"), etype, reason, message)
-        now = now_rfc3339()
-        seen = self._seen.get(key)
-        if seen is not None:
-            ev_ns, ev_name, count = seen
-            try:
-                await self.client.patch(ri, ev_ns, ev_name, {"count": count + 1, "lastTimestamp": now})
-                self._seen[key] = (ev_ns, ev_name, count + 1)
-                return
-            except StatusError as e:
-                if e.code != 404:
-                    raise
-        name = f"{meta.get('name')}.{time.time_ns():x}"
-        ev = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
-                               "name": meta.get("name"), "namespace": meta.get("namespace"),
-                               "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": message, "type": etype,
-            "source": {"component": self.component},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.component,
-        }
-        await self.client.create(ri, ns, ev)
-        if len(self._seen) > 10000:
-            self._seen.clear()
-        self._seen[key] = (ns, name, 1)
 
 
 # -- pods ------------------------------------------------------------------------------------

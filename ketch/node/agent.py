@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from ..api.errors import StatusError
+from ..client.events import EventRecorder
 from ..client.informer import Informer, index_by_node_name, object_key
 from ..client.rest import Client
 from ..client.workqueue import WorkQueue
 from . import machine
 from .envvars import EnvResolver, expand
-from .events import EventRecorder
 from .nodestatus import NodeManager, NodeSpec
 from .podstatus import (
     TERMINAL,
@@ -103,7 +103,7 @@ class Agent:
         self.pods = Informer(client, self.pod_ri, field_selector=selector, indexers={"node": index_by_node_name})
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
         self.env = EnvResolver(client)
-        self.events = EventRecorder(client, enabled=not self.fake)
+        self.events = EventRecorder(client, "kubelet", enabled=not self.fake)
         self.states: dict[str, PodState] = {}        # by uid
         self.uids_by_key: dict[str, set[str]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -311,7 +311,7 @@ class Agent:
             self._ensure_probes(pod, st, c, rec, ip, fresh=True)
 
     def _event(self, pod: dict, c: dict, etype: str, reason: str, message: str) -> None:
-        self.events.event(pod, pod["spec"]["nodeName"], etype, reason, message, f"spec.containers{{{c['name']}}}")
+        self.events.event(pod, etype, reason, message, f"spec.containers{{{c['name']}}}", host=pod["spec"]["nodeName"])
 
     # -- probes ------------------------------------------------------------------------------
     def _ensure_probes(self, pod: dict, st: PodState, c: dict, rec: ContainerRecord, ip: str,
