@@ -486,35 +486,52 @@ def object_fields_v1(obj: dict, definition: str | None) -> dict:
 
 
 def _entry(v: Any, node: Node) -> dict | None:
-    """The FieldsV1 entry of one value: None when it contributes nothing."""
-    if v is None:
-        return None
+    """The FieldsV1 entry of one value: None when it contributes nothing.
+
+    Scalars are handled in the loops of their parent (no call, no schema lookup): they are most
+    of an object's fields, and this runs on every create.
+    """
     t = type(v)
+    kind = node.kind
     children: dict | None = None
-    if t is dict and node.kind in ("struct", "map"):
-        owned = not v or node.kind == "map"
+    if t is dict and (kind == "struct" or kind == "map"):
+        if kind == "map":
+            owned = True
+            elem = node.elem or ANY
+            fields = None
+        else:
+            owned = not v
+            elem = ANY
+            fields = node._fields
+            if fields is None:
+                fields = node._fields = _struct_fields(node.definition)
         for k, cv in v.items():
-            e = _entry(cv, node.child(k))
-            if e is not None:
-                if children is None:
-                    children = {}
-                children["f:" + k] = e
-    elif t is list and node.kind == "list" and node.list_type != "atomic":
+            ct = type(cv)
+            if ct is dict or ct is list:
+                e = _entry(cv, elem if fields is None else (fields.get(k) or ANY))
+                if e is None:
+                    continue
+            elif cv is None:
+                continue
+            else:
+                e = {}
+            if children is None:
+                children = {}
+            children["f:" + k] = e
+    elif t is list and kind == "list" and node.list_type != "atomic":
         owned = not v
         elem = node.elem or ANY
+        is_map = node.list_type == "map"
         for item in v:
             key = item_key(item, node)
             if key is None:
                 continue
             if children is None:
                 children = {}
-            if node.list_type == "map":
-                e = {}
-                for k, cv in item.items():
-                    ce = _entry(cv, elem.child(k))
-                    if ce is not None:
-                        e["f:" + k] = ce
-                e = dict(sorted(e.items()))
+            if is_map:
+                e = _entry(item, elem if elem.kind == "struct" or elem.kind == "map" else ANY)
+                if e:
+                    e.pop(".", None)
                 children[key] = {".": {}, **e} if e else {}
             else:
                 children[key] = {}
@@ -522,5 +539,6 @@ def _entry(v: Any, node: Node) -> dict | None:
         return {}
     if children is None:
         return {} if owned else None
-    out = {k: children[k] for k in sorted(children)}
-    return {".": {}, **out} if owned else out
+    if len(children) > 1:
+        children = {k: children[k] for k in sorted(children)}
+    return {".": {}, **children} if owned else children

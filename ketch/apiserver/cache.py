@@ -42,12 +42,40 @@ class Entry:
         return orjson.loads(self.raw)
 
 
-def make_entry(key: str, obj: dict, rev: int) -> Entry:
+def make_entry(key: str, obj: dict, rev: int, value: bytes | None = None) -> Entry:
+    """The cache entry of obj at rev. `value`, when given, is orjson.dumps(obj) as it was written
+    (without a resourceVersion): the version is then spliced into those bytes instead of encoding
+    the whole object again."""
     meta = obj.get("metadata")
     if meta is None:
         meta = obj["metadata"] = {}
+    if value is not None and meta and "resourceVersion" not in meta:
+        raw = _splice_rv(obj, value, rev)
+        meta["resourceVersion"] = str(rev)
+        if raw is not None:
+            return Entry(key, obj, raw, rev)
     meta["resourceVersion"] = str(rev)
     return Entry(key, obj, orjson.dumps(obj), rev)
+
+
+_META_KEY = b'"metadata":{'
+
+
+def _splice_rv(obj: dict, value: bytes, rev: int) -> bytes | None:
+    """value with "resourceVersion" as the first field of the top-level metadata, or None when the
+    metadata object cannot be found for certain (a container value is serialized before it)."""
+    for k, v in obj.items():
+        if k == "metadata":
+            break
+        if type(v) is dict or type(v) is list:
+            return None
+    # Inside JSON strings a quote is escaped, so this pattern only matches a key; every value
+    # before the top-level metadata is a scalar, so the first match is that metadata.
+    i = value.find(_META_KEY)
+    if i < 0:
+        return None
+    i += len(_META_KEY)
+    return b"".join((value[:i], b'"resourceVersion":"', str(rev).encode(), b'",', value[i:]))
 
 
 class CachedEvent:
@@ -75,7 +103,7 @@ class CachedEvent:
 class Watcher:
     """A client's watch: a predicate, and a buffer its handler drains."""
 
-    __slots__ = ("namespace", "predicate", "encode", "buffer", "ready", "closed", "rev", "index")
+    __slots__ = ("namespace", "predicate", "encode", "buffer", "waiter", "closed", "rev", "index")
 
     def __init__(self, namespace: str | None, predicate: Callable[[dict], bool] | None,
                  encode: Callable[[str, Entry, CachedEvent | None], bytes] | None = None,
@@ -87,7 +115,9 @@ class Watcher:
         self.predicate = predicate
         self.encode = encode
         self.buffer: list[bytes] = []
-        self.ready = asyncio.Event()
+        # The handler's pending wait (one future, woken by push/close): an asyncio.Event plus
+        # wait_for would cost a Task and a timer per event per watcher.
+        self.waiter: asyncio.Future | None = None
         self.closed = False
         self.rev = 0            # revision of the last event queued (for bookmarks)
 
@@ -110,7 +140,7 @@ class Watcher:
         self.buffer.append(data)
         if len(self.buffer) > WATCHER_BACKLOG:
             self.close()
-        self.ready.set()
+        self.wake()
 
     def offer(self, ev: CachedEvent) -> None:
         """Queue whatever this change means to this watcher (ADDED/MODIFIED/DELETED or nothing)."""
@@ -130,12 +160,34 @@ class Watcher:
 
     def close(self) -> None:
         self.closed = True
-        self.ready.set()
+        self.wake()
+
+    def wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until something is buffered or the watcher closed, at most `timeout` seconds."""
+        if self.buffer or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        w = self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, w)
+        try:
+            await w
+        finally:
+            timer.cancel()
+            self.waiter = None
 
     def take(self) -> list[bytes]:
         out, self.buffer = self.buffer, []
-        self.ready.clear()
         return out
+
+
+def _expire(w: asyncio.Future) -> None:
+    if not w.done():
+        w.set_result(None)
 
 
 INDEXED_FIELDS = {
@@ -219,8 +271,10 @@ class ResourceCache:
             self._sorted = None
             ev = CachedEvent(e.revision, e.key, entry, prev, True)
         else:
-            obj = e.obj if e.obj is not None else orjson.loads(e.value)
-            entry = make_entry(e.key, obj, e.revision)
+            if e.obj is not None:
+                entry = make_entry(e.key, e.obj, e.revision, e.value)
+            else:
+                entry = make_entry(e.key, orjson.loads(e.value), e.revision)
             if prev is None:
                 self._sorted = None
             self.items[e.key] = entry

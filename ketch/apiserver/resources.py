@@ -61,6 +61,13 @@ class ResourceService:
     def storage_prefix(ri: ResourceInfo) -> str:
         return ri.extra.get("storage") or ri.key_prefix
 
+    def _written(self, ri: ResourceInfo, key: str, obj: dict, rev: int) -> Entry:
+        """The entry of a write that landed at `rev`: the cache's (already encoded) once it has it."""
+        e = self.cache.resource(self.storage_prefix(ri)).items.get(key)
+        if e is not None and e.rev == rev and e.obj is obj:
+            return e
+        return make_entry(key, obj, rev)
+
     def key(self, ri: ResourceInfo, namespace: str | None, name: str) -> str:
         p = self.storage_prefix(ri)
         return f"{p}{namespace}/{name}" if ri.namespaced else f"{p}{name}"
@@ -189,7 +196,7 @@ class ResourceService:
                 raise errors.already_exists(ri.plural, name, ri.group) from None
             raise
         await self.cache.wait_for(rev)
-        return _result(make_entry(key, obj, rev), created=True, warnings=warnings)
+        return _result(self._written(ri, key, obj, rev), created=True, warnings=warnings)
 
     # -- update / patch ----------------------------------------------------------------------
     async def update(self, ri: ResourceInfo, namespace: str | None, name: str, obj: Any, *,
@@ -286,7 +293,7 @@ class ResourceService:
             if alloc is not None:
                 await alloc.commit()
             await self.cache.wait_for(rev)
-            return _result(make_entry(key, new, rev))
+            return _result(self._written(ri, key, new, rev))
         raise errors.conflict(ri.plural, name, ri.group, "too many concurrent writes; try again")
 
     def _merge_for_update(self, ri: ResourceInfo, new: dict, old: dict, subresource: str) -> dict:
@@ -419,7 +426,7 @@ class ResourceService:
                 except (RevisionMismatchError, KeyNotFoundError):
                     continue
                 await self.cache.wait_for(rev)
-                return _result(make_entry(key, new, rev))
+                return _result(self._written(ri, key, new, rev))
             if dry_run:
                 return _result(cur, deleted=True)
             try:

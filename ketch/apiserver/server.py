@@ -603,7 +603,6 @@ class APIServer:
             start_rev = svc.cache.rev
             if send_initial:
                 watcher.buffer.append(self._bookmark(ri, start_rev, initial_end=True))
-                watcher.ready.set()
         else:
             want = _int(rv, "resourceVersion")
             if want > svc.cache.rev:
@@ -628,11 +627,7 @@ class APIServer:
                 if now >= deadline:
                     break
                 if not watcher.buffer:
-                    wait = min(deadline - now, BOOKMARK_INTERVAL)
-                    try:
-                        await asyncio.wait_for(watcher.ready.wait(), wait)
-                    except TimeoutError:
-                        pass
+                    await watcher.wait(min(deadline - now, BOOKMARK_INTERVAL))
                 chunks = watcher.take()
                 if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_INTERVAL:
                     chunks.append(self._bookmark(ri, max(svc.cache.rev, watcher.rev)))
