@@ -477,12 +477,53 @@ def conflict_message(conflicts: list[tuple[dict, Path]]) -> str:
 
 
 def object_fields_v1(obj: dict, definition: str | None) -> dict:
-    """encode(object_set(obj, definition)), built in one pass (the hot path of every create)."""
-    entry = _entry(strip(obj), root_node(definition))
-    if entry is None:
-        return {}
-    entry.pop(".", None)
-    return entry
+    """encode(object_set(obj, definition)), built in one pass (the hot path of every create).
+
+    The entries of large top-level values (a pod's spec) are remembered by their encoding: the
+    pods of one workload share their spec, so most creates find theirs already computed."""
+    node = root_node(definition)
+    fields = node._fields
+    if fields is None:
+        fields = node._fields = _struct_fields(node.definition)
+    children: dict = {}
+    for k, v in strip(obj).items():
+        t = type(v)
+        if t is dict or t is list:
+            e = _entry(v, fields.get(k) or ANY) if k == "metadata" else _memo_entry(definition, k, v,
+                                                                                   fields.get(k) or ANY)
+            if e is None:
+                continue
+        elif v is None:
+            continue
+        else:
+            e = {}
+        children["f:" + k] = e
+    if len(children) > 1:
+        children = {k: children[k] for k in sorted(children)}
+    return children
+
+
+_SUBTREES: dict[tuple, bytes] = {}
+_SUBTREE_MIN = 256          # bytes: smaller values are walked faster than looked up
+_SUBTREE_MAX_ENTRIES = 2048
+
+
+def _memo_entry(definition: str | None, field: str, v: Any, node: Node) -> dict | None:
+    try:
+        raw = orjson.dumps(v)
+    except TypeError:
+        return _entry(v, node)
+    if len(raw) < _SUBTREE_MIN:
+        return _entry(v, node)
+    key = (definition, field, raw)
+    hit = _SUBTREES.get(key)
+    if hit is not None:
+        return orjson.loads(hit)        # a fresh copy: the caller's object may be changed later
+    e = _entry(v, node)
+    if len(_SUBTREES) >= _SUBTREE_MAX_ENTRIES:
+        _SUBTREES.clear()
+    _SUBTREES[key] = orjson.dumps(e)
+    return e
 
 
 def _entry(v: Any, node: Node) -> dict | None:

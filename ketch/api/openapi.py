@@ -533,6 +533,46 @@ def _bad_type(node: _Node, v: Any) -> bool:
     return node.types is not None and v is not None and type(v) not in node.types
 
 
+_CLEAN: set[tuple] = set()     # (definition, field, encoded value) found without a problem
+
+
+def _has_problem_top(name: str, node: _Node, obj: dict) -> bool:
+    """_has_problem of a whole object, remembering the large top-level values (a pod's spec) found
+    clean: the objects of one workload share them, so most creates need not walk them again."""
+    props = node.props
+    if props is None:
+        return _has_problem(node, obj)
+    for k, v in obj.items():
+        sub = props.get(k)
+        if sub is None:
+            if node.closed:
+                return True
+            sub = node.addl
+            if sub is None:
+                continue
+        if sub.types is not None and v is not None and type(v) not in sub.types:
+            return True
+        if sub.any or not isinstance(v, _CONTAINERS):
+            continue
+        if k == "metadata" or type(v) is not dict or len(v) < 4:
+            if _has_problem(sub, v):
+                return True
+            continue
+        try:
+            key = (name, k, orjson.dumps(v))
+        except (TypeError, AttributeError):     # not encodable (or no orjson): no memo
+            key = None
+        if key is not None and key in _CLEAN:
+            continue
+        if _has_problem(sub, v):
+            return True
+        if key is not None:
+            if len(_CLEAN) >= 2048:
+                _CLEAN.clear()
+            _CLEAN.add(key)
+    return False
+
+
 def _has_problem(node: _Node, value: Any) -> bool:
     """The fast check (no path strings): an unknown field or a value of the wrong type below `value`."""
     if isinstance(value, dict):
@@ -623,7 +663,7 @@ def check_fields(definition: str, obj: dict, drop_unknown: bool = False) -> Fiel
     if schema is None or not isinstance(obj, dict):
         return out
     node = _compile(schema, defs)
-    if not _has_problem(node, obj):
+    if not _has_problem_top(name, node, obj):
         return out
     _walk(node, obj, "", name.rsplit(".", 1)[-1], out)
     if drop_unknown:

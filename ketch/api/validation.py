@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import re
@@ -16,9 +17,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .defaults import VOLUME_SOURCES
 from .quantity import QUANTITY_REGEX, canonical_quantity, parse_quantity
-from .selectors import label_value_errors, qualified_name_errors
+from .selectors import label_value_errors as _label_value_errors
+from .selectors import qualified_name_errors as _qualified_name_errors
+
+
+def _valid_memo(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """fn, remembering the values it found valid: most values are, and they repeat (label keys,
+    env names, image names), so each create need not run the same regular expressions again."""
+    ok: set[str] = set()
+
+    @functools.wraps(fn)
+    def check(value: str) -> list[str]:
+        try:
+            if value in ok:
+                return []
+        except TypeError:
+            return fn(value)
+        errs = fn(value)
+        if not errs and len(ok) < 16384:
+            ok.add(value)
+        return errs
+    return check
+
+
+label_value_errors = _valid_memo(_label_value_errors)
+qualified_name_errors = _valid_memo(_qualified_name_errors)
 
 __all__ = [
     "FieldError",
@@ -175,6 +202,7 @@ def _max_len(n: int) -> str:
     return f"must be no more than {n} characters"
 
 
+@_valid_memo
 def dns1123_label_errors(value: str) -> list[str]:
     """validation.IsDNS1123Label."""
     errs = [_max_len(63)] if len(value) > 63 else []
@@ -183,6 +211,7 @@ def dns1123_label_errors(value: str) -> list[str]:
     return errs
 
 
+@_valid_memo
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """validation.IsDNS1123Subdomain."""
     errs = [_max_len(253)] if len(value) > 253 else []
@@ -191,6 +220,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return errs
 
 
+@_valid_memo
 def dns1035_label_errors(value: str) -> list[str]:
     """validation.IsDNS1035Label."""
     errs = [_max_len(63)] if len(value) > 63 else []
@@ -206,6 +236,7 @@ def path_segment_errors(value: str) -> list[str]:
     return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
 
 
+@_valid_memo
 def port_name_errors(value: str) -> list[str]:
     """validation.IsValidPortName (an IANA_SVC_NAME)."""
     errs = []
@@ -222,11 +253,13 @@ def port_name_errors(value: str) -> list[str]:
     return errs
 
 
+@_valid_memo
 def env_var_name_errors(value: str) -> list[str]:
     errs = [] if _ENV_VAR_RE.match(value) else [_ENV_VAR_MSG]
     return errs + _dot_errors(value)
 
 
+@_valid_memo
 def config_key_errors(value: str) -> list[str]:
     """validation.IsConfigMapKey."""
     errs = [_max_len(253)] if len(value) > 253 else []
@@ -620,9 +653,19 @@ def _resource_field_ref(errs: list[FieldError], path: str, ref: dict) -> None:
         _quantity(errs, f"{path}.divisor", ref.get("divisor"))
 
 
+_QUANTITIES: dict[str, Any] = {}
+
+
 def _quantity(errs: list[FieldError], path: str, value: Any) -> Any:
+    if type(value) is str:
+        q = _QUANTITIES.get(value)
+        if q is not None:
+            return q
     try:
-        return parse_quantity(value)
+        q = parse_quantity(value)
+        if type(value) is str and len(_QUANTITIES) < 4096:
+            _QUANTITIES[value] = q
+        return q
     except ValueError:
         errs.append(invalid(path, value, f"quantities must match the regular expression '{QUANTITY_REGEX}'"))
         return None
@@ -936,6 +979,27 @@ def _security_context(errs: list[FieldError], path: str, sc: Any) -> None:
         errs.append(invalid(path, sc, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
 
 
+_VALID_CONTAINERS: set[tuple] = set()
+
+
+def _container_memo(errs: list[FieldError], path: str, c: dict, ctx: _PodCtx, kind: str) -> None:
+    """_container, skipped for a container found valid before in the same context: the pods of one
+    workload carry the same containers, and their validation is a large part of a create."""
+    try:
+        key = (orjson.dumps(c), kind, ctx.host_network, ctx.template, frozenset(ctx.volumes))
+    except TypeError:
+        _container(errs, path, c, ctx, kind)
+        return
+    if key in _VALID_CONTAINERS:
+        return
+    before = len(errs)
+    _container(errs, path, c, ctx, kind)
+    if len(errs) == before:
+        if len(_VALID_CONTAINERS) >= 4096:
+            _VALID_CONTAINERS.clear()
+        _VALID_CONTAINERS.add(key)
+
+
 def _container(errs: list[FieldError], path: str, c: dict, ctx: _PodCtx, kind: str) -> None:
     """validateContainerCommon plus the per-kind (regular/init/ephemeral) rules."""
     if c.get("image") in (None, ""):
@@ -1061,7 +1125,7 @@ def validate_pod_spec(spec: Any, path: str = "spec", template: bool = False,
                     errs.append(duplicate(f"{cp}.name", name))
                 elif isinstance(name, str):
                     names.add(name)
-            _container(errs, cp, c, ctx, kind)
+            _container_memo(errs, cp, c, ctx, kind)
     if check_restart_policy:
         _enum(errs, f"{path}.restartPolicy", spec.get("restartPolicy"), _RESTART_POLICIES)
     _enum(errs, f"{path}.dnsPolicy", spec.get("dnsPolicy"), _DNS_POLICIES)
