@@ -676,8 +676,16 @@ class APIServer:
 
     # -- bodies ----------------------------------------------------------------------------------
     async def _read_raw(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise errors.too_large(f"request body of {request.content_length} bytes exceeds the limit of {MAX_BODY} bytes")
+        n = request.content_length
+        if n is not None:
+            if n > MAX_BODY:
+                raise errors.too_large(f"request body of {n} bytes exceeds the limit of {MAX_BODY} bytes")
+            if not n:
+                return b""
+            try:
+                return await request.content.readexactly(n)
+            except asyncio.IncompleteReadError:
+                raise errors.bad_request("the request body ended before its Content-Length") from None
         chunks = []
         size = 0
         while True:
