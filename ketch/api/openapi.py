@@ -554,14 +554,14 @@ def _has_problem_top(name: str, node: _Node, obj: dict) -> bool:
             return True
         if sub.any or not isinstance(v, _CONTAINERS):
             continue
-        if k == "metadata" or type(v) is not dict or len(v) < 4:
-            if _has_problem(sub, v):
-                return True
-            continue
-        try:
-            key = (name, k, orjson.dumps(v))
-        except (TypeError, AttributeError):     # not encodable (or no orjson): no memo
-            key = None
+        key = None
+        if k != "metadata" and type(v) is dict:
+            try:
+                raw = orjson.dumps(v)
+                if len(raw) >= 256:         # smaller values are walked faster than looked up
+                    key = (name, k, raw)
+            except (TypeError, AttributeError):     # not encodable (or no orjson): no memo
+                pass
         if key is not None and key in _CLEAN:
             continue
         if _has_problem(sub, v):

@@ -979,27 +979,6 @@ def _security_context(errs: list[FieldError], path: str, sc: Any) -> None:
         errs.append(invalid(path, sc, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
 
 
-_VALID_CONTAINERS: set[tuple] = set()
-
-
-def _container_memo(errs: list[FieldError], path: str, c: dict, ctx: _PodCtx, kind: str) -> None:
-    """_container, skipped for a container found valid before in the same context: the pods of one
-    workload carry the same containers, and their validation is a large part of a create."""
-    try:
-        key = (orjson.dumps(c), kind, ctx.host_network, ctx.template, frozenset(ctx.volumes))
-    except TypeError:
-        _container(errs, path, c, ctx, kind)
-        return
-    if key in _VALID_CONTAINERS:
-        return
-    before = len(errs)
-    _container(errs, path, c, ctx, kind)
-    if len(errs) == before:
-        if len(_VALID_CONTAINERS) >= 4096:
-            _VALID_CONTAINERS.clear()
-        _VALID_CONTAINERS.add(key)
-
-
 def _container(errs: list[FieldError], path: str, c: dict, ctx: _PodCtx, kind: str) -> None:
     """validateContainerCommon plus the per-kind (regular/init/ephemeral) rules."""
     if c.get("image") in (None, ""):
@@ -1098,8 +1077,27 @@ def _tolerations(errs: list[FieldError], path: str, tolerations: Any) -> None:
             _enum(errs, f"{ip}.effect", effect, _TAINT_EFFECTS)
 
 
+_VALID_SPECS: set[tuple] = set()
+
+
 def validate_pod_spec(spec: Any, path: str = "spec", template: bool = False,
                       check_restart_policy: bool = True) -> list[FieldError]:
+    """ValidatePodSpec, skipped for a spec found valid before (the pods of one workload share theirs)."""
+    try:
+        key = (orjson.dumps(spec), path, template, check_restart_policy)
+    except TypeError:
+        return _validate_pod_spec(spec, path, template, check_restart_policy)
+    if key in _VALID_SPECS:
+        return []
+    errs = _validate_pod_spec(spec, path, template, check_restart_policy)
+    if not errs:
+        if len(_VALID_SPECS) >= 2048:
+            _VALID_SPECS.clear()
+        _VALID_SPECS.add(key)
+    return errs
+
+
+def _validate_pod_spec(spec: Any, path: str, template: bool, check_restart_policy: bool) -> list[FieldError]:
     """ValidatePodSpec: volumes, containers, policies, scheduling fields."""
     errs: list[FieldError] = []
     if not isinstance(spec, dict):
@@ -1125,7 +1123,7 @@ def validate_pod_spec(spec: Any, path: str = "spec", template: bool = False,
                     errs.append(duplicate(f"{cp}.name", name))
                 elif isinstance(name, str):
                     names.add(name)
-            _container_memo(errs, cp, c, ctx, kind)
+            _container(errs, cp, c, ctx, kind)
     if check_restart_policy:
         _enum(errs, f"{path}.restartPolicy", spec.get("restartPolicy"), _RESTART_POLICIES)
     _enum(errs, f"{path}.dnsPolicy", spec.get("dnsPolicy"), _DNS_POLICIES)

@@ -466,7 +466,12 @@ class ResourceService:
             raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected API version ({ri.group_version})")
         obj["kind"] = ri.kind
         obj["apiVersion"] = ri.group_version
-        _strip_nulls(obj)
+        try:
+            has_null = b"null" in orjson.dumps(obj)     # encoding is cheaper than a walk; most bodies have none
+        except TypeError:
+            has_null = True
+        if has_null:
+            _strip_nulls(obj)
         return obj
 
     def _bind_namespace(self, ri: ResourceInfo, namespace: str | None, meta: dict) -> None:
