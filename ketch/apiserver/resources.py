@@ -278,6 +278,9 @@ class ResourceService:
                 if alloc is not None:
                     await alloc.rollback()
                 return _result(new)
+            # Stored without a resourceVersion (the store's revision is the version): the cache
+            # splices it into these bytes instead of encoding the object again.
+            new["metadata"].pop("resourceVersion", None)
             try:
                 rev = await self.store.update(key, orjson.dumps(new), cur.rev, new)
             except BaseException as e:

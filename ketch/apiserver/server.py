@@ -857,6 +857,7 @@ class APIServer:
             for _ in range(10):
                 cur = await self.service.get(ri, ns, name)
                 new = mutate(cur.copy())
+                new["metadata"].pop("resourceVersion", None)    # the cache splices the new one in
                 try:
                     rev = await self.store.update(cur.key, _dumps(new), cur.rev, new)
                     await self.service.cache.wait_for(rev)
