@@ -115,12 +115,13 @@ class APIServer:
         await self.service.close()
 
     # -- app ---------------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY * 4, middlewares=[self._middleware])
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
-        return app
+    def runner(self, **kwargs: Any) -> web.BaseRunner:
+        """A runner serving this API with aiohttp's low-level server: every request goes to one
+        handler anyway, so the Application's router, middleware chain and signals are skipped."""
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            return await self._middleware(request, self.dispatch)
+        return web.ServerRunner(web.Server(handle, access_log=None), **kwargs)
 
-    @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         t0 = time.perf_counter()
         try:

@@ -105,7 +105,7 @@ async def run_up(args: argparse.Namespace) -> int:
     from ..apiserver.satoken import TokenSigner
     server.signer = TokenSigner(os.path.join(data_dir, "pki", "sa.key"))
     await server.start()
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = server.runner(handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, args.address, args.port, backlog=1024, reuse_address=True, ssl_context=ssl_ctx)
     try:
