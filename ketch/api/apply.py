@@ -503,12 +503,16 @@ def object_fields_v1(obj: dict, definition: str | None) -> dict:
     return children
 
 
-_SUBTREES: dict[tuple, bytes] = {}
+_SUBTREES: dict[tuple, dict | None] = {}
 _SUBTREE_MIN = 256          # bytes: smaller values are walked faster than looked up
 _SUBTREE_MAX_ENTRIES = 2048
+_MISSING = object()
 
 
 def _memo_entry(definition: str | None, field: str, v: Any, node: Node) -> dict | None:
+    """_entry of a top-level value, remembered by its encoding. The entry is shared by every object
+    it is computed for (copying it costs as much as computing it): like the objects of the watch
+    cache it holds, it is never changed in place — writers change copies (Entry.copy)."""
     try:
         raw = orjson.dumps(v)
     except TypeError:
@@ -516,13 +520,13 @@ def _memo_entry(definition: str | None, field: str, v: Any, node: Node) -> dict 
     if len(raw) < _SUBTREE_MIN:
         return _entry(v, node)
     key = (definition, field, raw)
-    hit = _SUBTREES.get(key)
-    if hit is not None:
-        return orjson.loads(hit)        # a fresh copy: the caller's object may be changed later
+    e = _SUBTREES.get(key, _MISSING)
+    if e is not _MISSING:
+        return e    # type: ignore[return-value]
     e = _entry(v, node)
     if len(_SUBTREES) >= _SUBTREE_MAX_ENTRIES:
         _SUBTREES.clear()
-    _SUBTREES[key] = orjson.dumps(e)
+    _SUBTREES[key] = e
     return e
 
 

@@ -10,6 +10,8 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 __all__ = ["apply_defaults", "default_pod_spec", "default_pod_template", "image_pull_policy",
            "prepare_service_update"]
 
@@ -205,6 +207,33 @@ def _tolerates(tolerations: list[dict], key: str) -> bool:
         if t.get("key") in (None, "", key) and t.get("effect") in (None, "", "NoExecute"):
             return True
     return False
+
+
+_DEFAULTED_SPECS: dict[tuple, dict] = {}
+
+
+def _default_pod_memo(obj: dict) -> None:
+    """_default_pod, remembered by the encoding of the spec: the pods of one workload share their
+    spec, so most creates take the defaulted spec computed before. Like the objects of the watch
+    cache, a remembered spec is shared and never changed in place (writers change copies)."""
+    spec = obj.get("spec")
+    meta = obj.get("metadata")
+    if type(spec) is not dict or type(meta) is not dict:
+        _default_pod(obj)
+        return
+    try:
+        key = (orjson.dumps(spec), "kubernetes.io/config.mirror" in (meta.get("annotations") or {}))
+    except TypeError:
+        _default_pod(obj)
+        return
+    hit = _DEFAULTED_SPECS.get(key)
+    if hit is not None:
+        obj["spec"] = hit
+        return
+    _default_pod(obj)
+    if len(_DEFAULTED_SPECS) >= 2048:
+        _DEFAULTED_SPECS.clear()
+    _DEFAULTED_SPECS[key] = obj["spec"]
 
 
 def _default_pod(obj: dict) -> None:
@@ -507,9 +536,15 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict], None]] = {
 }
 
 
-def apply_defaults(obj: dict) -> dict:
-    """Fill in Kubernetes' defaults for a known (apiVersion, kind); in place, and returned."""
+def apply_defaults(obj: dict, shared: bool = False) -> dict:
+    """Fill in Kubernetes' defaults for a known (apiVersion, kind); in place, and returned.
+
+    shared=True (the apiserver): parts of the result may be shared with other objects defaulted
+    before (a pod's spec), for callers that never change them in place."""
     if not isinstance(obj, dict):
+        return obj
+    if shared and obj.get("kind") == "Pod" and obj.get("apiVersion") == "v1":
+        _default_pod_memo(obj)
         return obj
     fn = _DEFAULTERS.get((obj.get("apiVersion"), obj.get("kind")))  # type: ignore[arg-type]
     if fn is not None:

@@ -535,7 +535,7 @@ class ResourceService:
 
     def _defaults(self, obj: dict) -> None:
         from ..api.defaults import apply_defaults
-        apply_defaults(obj)
+        apply_defaults(obj, shared=True)     # objects bound for the store are never changed in place
 
     def _validate(self, ri: ResourceInfo, obj: dict, old: dict | None) -> None:
         from ..api.validation import validate
