@@ -536,45 +536,31 @@ def _bad_type(node: _Node, v: Any) -> bool:
 _CLEAN: set[tuple] = set()     # (definition, field, encoded value) found without a problem
 
 
-def _has_problem_top(name: str, node: _Node, obj: dict) -> bool:
-    """_has_problem of a whole object, remembering the large top-level values (a pod's spec) found
+def _clean_top_value(name: str, field: str, node: _Node, v: Any) -> bool:
+    """Not _has_problem for a top-level value, remembering the large ones (a pod's spec) found
     clean: the objects of one workload share them, so most creates need not walk them again."""
-    props = node.props
-    if props is None:
-        return _has_problem(node, obj)
-    for k, v in obj.items():
-        sub = props.get(k)
-        if sub is None:
-            if node.closed:
-                return True
-            sub = node.addl
-            if sub is None:
-                continue
-        if sub.types is not None and v is not None and type(v) not in sub.types:
-            return True
-        if sub.any or not isinstance(v, _CONTAINERS):
-            continue
-        key = None
-        if k != "metadata" and type(v) is dict:
-            try:
-                raw = orjson.dumps(v)
-                if len(raw) >= 256:         # smaller values are walked faster than looked up
-                    key = (name, k, raw)
-            except (TypeError, AttributeError):     # not encodable (or no orjson): no memo
-                pass
-        if key is not None and key in _CLEAN:
-            continue
-        if _has_problem(sub, v):
-            return True
-        if key is not None:
-            if len(_CLEAN) >= 2048:
-                _CLEAN.clear()
-            _CLEAN.add(key)
-    return False
+    key = None
+    if field != "metadata" and type(v) is dict:
+        try:
+            raw = orjson.dumps(v)
+            if len(raw) >= 256:         # smaller values are walked faster than looked up
+                key = (name, field, raw)
+        except (TypeError, AttributeError):     # not encodable (or no orjson): no memo
+            pass
+    if key is not None and key in _CLEAN:
+        return True
+    if _has_problem(node, v):
+        return False
+    if key is not None:
+        if len(_CLEAN) >= 2048:
+            _CLEAN.clear()
+        _CLEAN.add(key)
+    return True
 
 
-def _has_problem(node: _Node, value: Any) -> bool:
-    """The fast check (no path strings): an unknown field or a value of the wrong type below `value`."""
+def _has_problem(node: _Node, value: Any, top: str | None = None) -> bool:
+    """The fast check (no path strings): an unknown field or a value of the wrong type below `value`.
+    `top` names the definition when value is a whole object (its large values are remembered)."""
     if isinstance(value, dict):
         props = node.props
         if props is not None:
@@ -588,7 +574,8 @@ def _has_problem(node: _Node, value: Any) -> bool:
                         continue
                 if sub.types is not None and v is not None and type(v) not in sub.types:
                     return True
-                if not sub.any and isinstance(v, _CONTAINERS) and _has_problem(sub, v):
+                if not sub.any and isinstance(v, _CONTAINERS) and (
+                        _has_problem(sub, v) if top is None else not _clean_top_value(top, k, sub, v)):
                     return True
             return False
         sub = node.addl
@@ -663,7 +650,7 @@ def check_fields(definition: str, obj: dict, drop_unknown: bool = False) -> Fiel
     if schema is None or not isinstance(obj, dict):
         return out
     node = _compile(schema, defs)
-    if not _has_problem_top(name, node, obj):
+    if not _has_problem(node, obj, name):
         return out
     _walk(node, obj, "", name.rsplit(".", 1)[-1], out)
     if drop_unknown:
