@@ -1,0 +1,142 @@
+"""Volumes on the `process` runtime: configMap, secret, downwardAPI and projected files.
+
+The process runtime has no mount namespace: a volumeMount is a symlink at its mountPath to the
+volume's directory under the agent's data dir, so what the test reads through the mountPath is
+exactly what the container process reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+
+from .conftest import apply, get_json, running_ready, wait_for
+
+
+def cm(name: str, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+def secret(name: str, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def pod(name: str, command: list[str], volumes: list[dict], mounts: list[dict], **ctr) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name, "tier": "web"}},
+            "spec": {"terminationGracePeriodSeconds": 2, "volumes": volumes,
+                     "containers": [{"name": "main", "image": "busybox", "command": command,
+                                     "volumeMounts": mounts, **ctr}]}}
+
+
+def waiting(c, name: str) -> dict:
+    cs = (get_json(c, "pod", name).get("status") or {}).get("containerStatuses") or [{}]
+    return (cs[0].get("state") or {}).get("waiting") or {}
+
+
+def read(path) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def test_configmap_secret_downward_projected_files(process_cluster, tmp_path):
+    c = process_cluster
+    apply(c, cm("vol-cfg", {"greeting": "hello", "color": "blue"}))
+    apply(c, secret("vol-sec", {"password": "s3cret", "user": "admin"}))
+    m = tmp_path / "mnt"
+    out = tmp_path / "seen"
+    volumes = [
+        {"name": "cfg", "configMap": {"name": "vol-cfg"}},
+        {"name": "items", "configMap": {"name": "vol-cfg", "items": [{"key": "greeting", "path": "sub/hi.txt",
+                                                                      "mode": 0o600}]}},
+        {"name": "sec", "secret": {"secretName": "vol-sec", "defaultMode": 0o400}},
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+            {"path": "mem", "resourceFieldRef": {"containerName": "main", "resource": "limits.memory",
+                                                 "divisor": "1Mi"}}]}},
+        {"name": "all", "projected": {"defaultMode": 0o440, "sources": [
+            {"configMap": {"name": "vol-cfg", "items": [{"key": "color", "path": "color"}]}},
+            {"secret": {"name": "vol-sec", "items": [{"key": "user", "path": "creds/user"}]}},
+            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+    ]
+    mounts = [{"name": n, "mountPath": str(m / n)} for n in ("cfg", "items", "sec", "info", "all")]
+    # The files are there before the process starts: it copies one at once.
+    apply(c, pod("files", ["sh", "-c", f"cat {m}/cfg/greeting {m}/sec/password > {out}; exec sleep 600"], volumes,
+                 mounts, env=[{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "vol-cfg",
+                                                                                     "key": "greeting"}}}],
+                 resources={"limits": {"memory": "64Mi"}}))
+    wait_for(lambda: running_ready(c, "files"), timeout=30, what="Running")
+    assert wait_for(lambda: read(out), what="files copied") == "hellos3cret"
+    assert read(m / "cfg" / "color") == "blue"
+    assert os.path.islink(m / "cfg" / "..data") and os.readlink(m / "cfg" / "greeting") == "..data/greeting"
+    assert read(m / "items" / "sub" / "hi.txt") == "hello" and not os.path.exists(m / "items" / "color")
+    assert stat.S_IMODE(os.stat(m / "items" / "sub" / "hi.txt").st_mode) == 0o600
+    assert read(m / "sec" / "user") == "admin"
+    assert stat.S_IMODE(os.stat(m / "sec" / "password").st_mode) == 0o400
+    assert read(m / "info" / "labels") == 'app="files"\ntier="web"'
+    assert read(m / "info" / "name") == "files" and read(m / "info" / "mem") == "64"
+    assert read(m / "all" / "color") == "blue" and read(m / "all" / "creds" / "user") == "admin"
+    assert read(m / "all" / "ns") == "default"
+    assert stat.S_IMODE(os.stat(m / "all" / "color").st_mode) == 0o440
+
+    # An update reaches the files (not the env, as in Kubernetes); one rename switches the whole set.
+    apply(c, cm("vol-cfg", {"greeting": "bonjour", "color": "red"}))
+    wait_for(lambda: read(m / "cfg" / "greeting") == "bonjour", timeout=30, what="configMap update in the volume")
+    assert read(m / "cfg" / "color") == "red"
+    wait_for(lambda: read(m / "all" / "color") == "red", timeout=30, what="projected update")
+    assert read(m / "items" / "sub" / "hi.txt") == "bonjour"
+    versions = [n for n in os.listdir(m / "cfg") if n.startswith("..") and n != "..data"]
+    assert len(versions) == 1, versions      # the old version is gone
+    c.kubectl("label", "pod", "files", "tier=db", "--overwrite")
+    wait_for(lambda: read(m / "info" / "labels") == 'app="files"\ntier="db"', timeout=30, what="labels update")
+
+    uid = get_json(c, "pod", "files")["metadata"]["uid"]
+    c.kubectl("delete", "pod", "files", "--timeout=30s")
+    wait_for(lambda: not os.path.lexists(m / "cfg"), timeout=20, what="mount symlinks removed")
+    assert not any(os.path.lexists(m / n) for n in ("items", "sec", "info", "all"))
+    data_dir = c.data_dir
+    assert not [p for p in data_dir.rglob(uid) if p.parent.name == "volumes"], "volume dirs removed"
+
+
+def test_missing_configmap_waits_unless_optional(process_cluster, tmp_path):
+    c = process_cluster
+    m = tmp_path / "mnt"
+    apply(c, pod("opt", ["sleep", "600"], [{"name": "v", "configMap": {"name": "vol-absent", "optional": True}},
+                                          {"name": "s", "secret": {"secretName": "vol-absent", "optional": True}}],
+                 [{"name": "v", "mountPath": str(m / "opt")}, {"name": "s", "mountPath": str(m / "opts")}]))
+    wait_for(lambda: running_ready(c, "opt"), timeout=30, what="Running with an optional missing configMap")
+    assert [n for n in os.listdir(m / "opt") if not n.startswith("..")] == []
+
+    apply(c, pod("req", ["sleep", "600"], [{"name": "v", "configMap": {"name": "vol-later"}}],
+                 [{"name": "v", "mountPath": str(m / "req")}]))
+    w = wait_for(lambda: waiting(c, "req").get("reason") == "CreateContainerConfigError" and waiting(c, "req"),
+                 timeout=30, what="CreateContainerConfigError")
+    assert 'configmap "vol-later" not found' in w["message"] and 'volume "v"' in w["message"]
+    assert get_json(c, "pod", "req")["status"]["phase"] == "Pending"
+    apply(c, cm("vol-later", {"k": "v1"}))
+    wait_for(lambda: running_ready(c, "req"), timeout=30, what="Running once the configMap exists")
+    assert read(m / "req" / "k") == "v1"
+
+    apply(c, pod("badkey", ["sleep", "600"], [{"name": "v", "configMap": {
+        "name": "vol-later", "items": [{"key": "nokey", "path": "x"}]}}], [{"name": "v", "mountPath": str(m / "bk")}]))
+    w = wait_for(lambda: waiting(c, "badkey").get("message"), timeout=30, what="a missing key reported")
+    assert "non-existent config key: nokey" in w
+    c.kubectl("delete", "pod", "opt", "req", "badkey", "--timeout=30s")
+    assert not os.path.lexists(m / "opt") and not os.path.lexists(m / "req")
+
+
+def test_existing_mount_path_is_not_replaced(process_cluster, tmp_path):
+    c = process_cluster
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "keep").write_text("mine")
+    apply(c, pod("taken", ["sleep", "600"], [{"name": "e", "emptyDir": {}}], [{"name": "e", "mountPath": str(target)}]))
+    w = wait_for(lambda: waiting(c, "taken").get("message"), timeout=30, what="a config error")
+    assert "exists on the host" in w and waiting(c, "taken")["reason"] == "CreateContainerConfigError"
+    assert (target / "keep").read_text() == "mine"
+    c.kubectl("delete", "pod", "taken", "--timeout=30s")
