@@ -72,6 +72,7 @@ class PodState:
     terminating: asyncio.Task | None = None
     grace: float = 30.0
     pull_backoff: dict[str, tuple[int, float, str]] = field(default_factory=dict)  # container -> (failures, until, why)
+    token_resync: float = 0.0     # when a sync is scheduled to renew projected service account tokens
 
 
 def make_runtime(name: str, data_dir: str, pod_ip: str) -> Runtime:
@@ -369,6 +370,10 @@ class Agent:
         if self.runtime.containers(st.uid):
             node = pod["spec"]["nodeName"]
             await self.volumes.setup(pod, self.allocatable[node], strict=False)
+        due = self.volumes.token_due(st.uid)
+        if due is not None and due != st.token_resync:    # renew projected service account tokens in time
+            st.token_resync = due
+            self.queue.add_after(st.key, max(due - time.time(), 0) + 0.5)
 
     def _event(self, pod: dict, c: dict, etype: str, reason: str, message: str) -> None:
         self.events.event(pod, etype, reason, message, f"spec.containers{{{c['name']}}}", host=pod["spec"]["nodeName"])

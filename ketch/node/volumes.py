@@ -439,6 +439,11 @@ class VolumeManager:
             self._written[key] = digest
         return changed
 
+    def token_due(self, uid: str) -> float | None:
+        """When the earliest service account token of the pod's volumes is due for renewal (epoch seconds)."""
+        dues = [due for (u, _), (_, due) in self._tokens.items() if u == uid]
+        return min(dues) if dues else None
+
     def forget(self, uid: str) -> None:
         """The pod is gone: drop what is remembered and remove its volume directories."""
         self._gone.add(uid)

@@ -8,6 +8,7 @@ exactly what the container process reads.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 
@@ -62,7 +63,8 @@ def test_configmap_secret_downward_projected_files(process_cluster, tmp_path):
         {"name": "all", "projected": {"defaultMode": 0o440, "sources": [
             {"configMap": {"name": "vol-cfg", "items": [{"key": "color", "path": "color"}]}},
             {"secret": {"name": "vol-sec", "items": [{"key": "user", "path": "creds/user"}]}},
-            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}},
     ]
     mounts = [{"name": n, "mountPath": str(m / n)} for n in ("cfg", "items", "sec", "info", "all")]
     # The files are there before the process starts: it copies one at once.
@@ -83,6 +85,9 @@ def test_configmap_secret_downward_projected_files(process_cluster, tmp_path):
     assert read(m / "all" / "color") == "blue" and read(m / "all" / "creds" / "user") == "admin"
     assert read(m / "all" / "ns") == "default"
     assert stat.S_IMODE(os.stat(m / "all" / "color").st_mode) == 0o440
+    token = read(m / "all" / "token")      # a TokenRequest token of the pod's service account
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["sub"] == "system:serviceaccount:default:default" and claims["exp"] - claims["iat"] == 3600
 
     # An update reaches the files (not the env, as in Kubernetes); one rename switches the whole set.
     apply(c, cm("vol-cfg", {"greeting": "bonjour", "color": "red"}))
