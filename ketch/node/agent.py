@@ -37,7 +37,7 @@ from .podstatus import (
 )
 from .probes import ContainerProbes
 from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
-from .volumes import VolumeManager, referenced_objects
+from .volumes import VolumeManager, referenced_objects, remove_orphaned_volumes
 
 log = logging.getLogger("ketch.node")
 
@@ -71,7 +71,7 @@ class PodState:
     last_sent: dict | None = None
     terminating: asyncio.Task | None = None
     grace: float = 30.0
-    pull_backoff: dict[str, tuple[int, float, str]] = field(default_factory=dict)  # container -> (failures, until, why)
+    pull_backoff: dict[str, tuple[int, float, str, str]] = field(default_factory=dict)  # (failures, until, why, image)
     token_resync: float = 0.0     # when a sync is scheduled to renew projected service account tokens
 
 
@@ -182,6 +182,8 @@ class Agent:
 
     def _clean_orphans(self) -> None:
         known = {p["metadata"]["uid"] for p in self.pods.list()}
+        if not self.fake:
+            remove_orphaned_volumes(self.data_dir, known | self.runtime.pod_uids())
         for uid in self.runtime.pod_uids() - known:
             log.info("removing orphaned pod %s", uid)
             st = PodState(uid, "", grace=0)
@@ -326,9 +328,9 @@ class Agent:
     # -- image pulls: ErrImagePull, then ImagePullBackOff until the back-off is over ------------------
     def _pull_backing_off(self, pod: dict, st: PodState, c: dict) -> bool:
         """Within the image pull back-off: report ImagePullBackOff and come back when it ends."""
-        failures, until, why = st.pull_backoff.get(c["name"], (0, 0.0, ""))
+        failures, until, why, image = st.pull_backoff.get(c["name"], (0, 0.0, "", ""))
         remaining = until - time.time()
-        if remaining <= 0:
+        if remaining <= 0 or image != (c.get("image") or ""):    # a new image gets a fresh back-off
             return False
         msg = f'Back-off pulling image "{c.get("image") or ""}": {why}'
         if st.waiting.get(c["name"], ("",))[0] != "ImagePullBackOff":
@@ -348,9 +350,10 @@ class Agent:
             self.queue.add_after(st.key, self.opts.config_retry)
             return
         st.waiting[name] = (e.reason, str(e))
-        failures = st.pull_backoff.get(name, (0, 0.0, ""))[0] + 1
+        prev = st.pull_backoff.get(name)
+        failures = prev[0] + 1 if prev and prev[3] == (c.get("image") or "") else 1
         delay = min(self.opts.backoff_base * 2 ** (failures - 1), self.opts.backoff_max)
-        st.pull_backoff[name] = (failures, time.time() + delay, str(e))
+        st.pull_backoff[name] = (failures, time.time() + delay, str(e), c.get("image") or "")
         self._event(pod, c, "Warning", "Failed", str(e))
         self._event(pod, c, "Warning", "Failed", "Error: ErrImagePull")
         self.queue.add_after(st.key, min(delay / 2, 1.0))    # then ImagePullBackOff until the back-off ends

@@ -40,7 +40,6 @@ DEFAULT_MODE = 0o644
 DATA = "..data"
 
 Payload = dict[str, tuple[bytes, int]]    # relative path -> (content, mode)
-Getter = Callable[[str, str, str], "asyncio.Future[dict | None]"]
 
 
 def pod_dir(data_dir: str, uid: str) -> str:
@@ -88,8 +87,17 @@ def referenced_objects(pod: dict) -> set[tuple[str, str]]:
     return refs
 
 
-def has_file_volumes(pod: dict) -> bool:
-    return any(_kind_of(v) in FILE_VOLUMES for v in (pod.get("spec") or {}).get("volumes") or ())
+def remove_orphaned_volumes(data_dir: str, keep: set[str]) -> None:
+    """Remove the volume directories of pods that are gone (left by an agent stopped before it cleaned up)."""
+    root = os.path.join(data_dir, "volumes")
+    try:
+        uids = os.listdir(root)
+    except FileNotFoundError:
+        return
+    for uid in uids:
+        if uid not in keep:
+            log.info("removing the volumes of gone pod %s", uid)
+            shutil.rmtree(os.path.join(root, uid), ignore_errors=True)
 
 
 # -- payloads --------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_configmap_secret_downward_projected_files(process_cluster, tmp_path):
     ]
     mounts = [{"name": n, "mountPath": str(m / n)} for n in ("cfg", "items", "sec", "info", "all")]
     # The files are there before the process starts: it copies one at once.
-    apply(c, pod("files", ["sh", "-c", f"cat {m}/cfg/greeting {m}/sec/password > {out}; exec sleep 600"], volumes,
+    apply(c, pod("files", ["sh", "-c", f"cat {m}/cfg/greeting {m}/sec/password > {out}.tmp; mv {out}.tmp {out}; exec sleep 600"], volumes,
                  mounts, env=[{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "vol-cfg",
                                                                                      "key": "greeting"}}}],
                  resources={"limits": {"memory": "64Mi"}}))
@@ -95,17 +95,17 @@ def test_configmap_secret_downward_projected_files(process_cluster, tmp_path):
     assert read(m / "cfg" / "color") == "red"
     wait_for(lambda: read(m / "all" / "color") == "red", timeout=30, what="projected update")
     assert read(m / "items" / "sub" / "hi.txt") == "bonjour"
-    versions = [n for n in os.listdir(m / "cfg") if n.startswith("..") and n != "..data"]
-    assert len(versions) == 1, versions      # the old version is gone
+    wait_for(lambda: len([n for n in os.listdir(m / "cfg") if n.startswith("..") and n != "..data"]) == 1,
+             what="the old version removed")
     c.kubectl("label", "pod", "files", "tier=db", "--overwrite")
     wait_for(lambda: read(m / "info" / "labels") == 'app="files"\ntier="db"', timeout=30, what="labels update")
 
     uid = get_json(c, "pod", "files")["metadata"]["uid"]
     c.kubectl("delete", "pod", "files", "--timeout=30s")
-    wait_for(lambda: not os.path.lexists(m / "cfg"), timeout=20, what="mount symlinks removed")
-    assert not any(os.path.lexists(m / n) for n in ("items", "sec", "info", "all"))
-    data_dir = c.data_dir
-    assert not [p for p in data_dir.rglob(uid) if p.parent.name == "volumes"], "volume dirs removed"
+    wait_for(lambda: not any(os.path.lexists(m / n) for n in ("cfg", "items", "sec", "info", "all")), timeout=20,
+             what="mount symlinks removed")
+    wait_for(lambda: not [p for p in c.data_dir.rglob(uid) if p.parent.name == "volumes"], timeout=20,
+             what="volume dirs removed")     # the agent removes them after the API object
 
 
 def test_missing_configmap_waits_unless_optional(process_cluster, tmp_path):
@@ -132,7 +132,8 @@ def test_missing_configmap_waits_unless_optional(process_cluster, tmp_path):
     w = wait_for(lambda: waiting(c, "badkey").get("message"), timeout=30, what="a missing key reported")
     assert "non-existent config key: nokey" in w
     c.kubectl("delete", "pod", "opt", "req", "badkey", "--timeout=30s")
-    assert not os.path.lexists(m / "opt") and not os.path.lexists(m / "req")
+    wait_for(lambda: not os.path.lexists(m / "opt") and not os.path.lexists(m / "req"), timeout=20,
+             what="mount symlinks removed")
 
 
 def test_existing_mount_path_is_not_replaced(process_cluster, tmp_path):
