@@ -94,10 +94,9 @@ def test_configmap_secret_files_env_and_update(ctd):
 
     apply(c, cm("ctd-cfg", {"greeting": "bonjour", "color": "red"}))
     c.kubectl("label", "pod", "vols", "tier=db")
-    s = wait_for(lambda: (lambda s: s.get("greeting") == "bonjour" and s.get("pcolor") == "red"
-                          and "tier" in s.get("labels", "") and s)(seen(node, uid)),
+    want = {"greeting": "bonjour", "color": "red", "item": "bonjour", "pcolor": "red", "labels": 'app="vols";tier="db"'}
+    s = wait_for(lambda: (lambda s: all(s.get(k) == v for k, v in want.items()) and s)(seen(node, uid)),
                  timeout=30, what="the update seen inside the container")
-    assert s["color"] == "red" and s["item"] == "bonjour" and s["labels"] == 'app="vols";tier="db"', s
     assert s["env"] == "hello/s3cret" and s["one"] == "hello", s   # env and subPath keep what they started with
     c.kubectl("delete", "pod", "vols", "--timeout=30s")
     wait_for(lambda: not (node.data_dir / "volumes" / uid).exists(), timeout=20, what="volume dirs removed")
