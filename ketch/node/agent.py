@@ -512,6 +512,10 @@ class Agent:
             await self.runtime.remove_pod(st.uid)
             if not self.fake:
                 await asyncio.to_thread(self.volumes.forget, st.uid)
+                ns = st.key.split("/", 1)[0] if "/" in st.key else None
+                if ns and not any(referenced_objects(p) for p in self.pods.by_index("namespace", ns)
+                                  if p["metadata"]["uid"] != st.uid):
+                    await self.volumes.unwatch(ns)
         finally:
             self.states.pop(st.uid, None)
             uids = self.uids_by_key.get(st.key)

@@ -375,6 +375,13 @@ class VolumeManager:
             self.informers[(kind, ns)] = inf
             inf.start()
 
+    async def unwatch(self, ns: str) -> None:
+        """No pod of the namespace references a configMap or secret any more: stop its informers."""
+        for kind in ("configmaps", "secrets"):
+            inf = self.informers.pop((kind, ns), None)
+            if inf is not None:
+                await inf.stop()
+
     async def close(self) -> None:
         for inf in self.informers.values():
             await inf.stop()

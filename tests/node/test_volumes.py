@@ -146,3 +146,46 @@ def test_existing_mount_path_is_not_replaced(process_cluster, tmp_path):
     assert "exists on the host" in w and waiting(c, "taken")["reason"] == "CreateContainerConfigError"
     assert (target / "keep").read_text() == "mine"
     c.kubectl("delete", "pod", "taken", "--timeout=30s")
+
+
+def test_atomic_writer_never_shows_a_mix(tmp_path):
+    """A reader that resolves ..data once sees one whole version, old or new, while versions switch."""
+    import threading
+
+    from ketch.node.volumes import remove_orphaned_volumes, write_atomic
+    target = tmp_path / "volumes" / "uid-1" / "v"
+    stop = threading.Event()
+    mixed: list[tuple[str, str]] = []
+    reads = [0]
+
+    def reader():
+        while not stop.is_set():
+            try:
+                d = os.path.realpath(target / "..data")
+                a, b = read(os.path.join(d, "a")), read(os.path.join(d, "sub", "b"))
+            except OSError:
+                continue
+            if a is None or b is None:      # that version was removed after the switch: read again
+                continue
+            reads[0] += 1
+            if a != b:
+                mixed.append((a, b))
+
+    assert write_atomic(str(target), {"a": (b"0", 0o644), "sub/b": (b"0", 0o644)})
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(1, 300):
+            assert write_atomic(str(target), {"a": (str(i).encode(), 0o644), "sub/b": (str(i).encode(), 0o600)})
+    finally:
+        stop.set()
+        t.join()
+    assert not mixed and reads[0] > 0
+    assert not write_atomic(str(target), {"a": (b"299", 0o644), "sub/b": (b"299", 0o600)})   # unchanged: no write
+    assert len([n for n in os.listdir(target) if n.startswith("..") and n != "..data"]) == 1
+    assert read(target / "a") == "299" and os.readlink(target / "sub") == "..data/sub"
+    write_atomic(str(target), {"c": (b"x", 0o644)})          # names that left the set disappear
+    assert sorted(n for n in os.listdir(target) if not n.startswith("..")) == ["c"]
+    (tmp_path / "volumes" / "uid-2").mkdir()
+    remove_orphaned_volumes(str(tmp_path), {"uid-2"})
+    assert os.listdir(tmp_path / "volumes") == ["uid-2"]
