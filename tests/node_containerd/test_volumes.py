@@ -8,6 +8,7 @@ directory under the agent's data dir).
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import threading
 
@@ -25,7 +26,7 @@ while :; do
   {
     r greeting /etc/cfg/greeting; r color /etc/cfg/color; r password /etc/sec/password; r item /etc/items/sub/hi.txt
     r labels /etc/info/labels; r name /etc/info/name; r pcolor /etc/all/color; r puser /etc/all/creds/user
-    r one /etc/one.txt
+    r one /etc/one.txt; r ptoken /etc/all/token
     echo "env=$GREETING/$PASSWORD"
     echo "itemmode=$(stat -L -c %a /etc/items/sub/hi.txt)"; echo "secmode=$(stat -L -c %a /etc/sec/password)"
     if touch /etc/cfg/new 2>/dev/null; then echo "cfgwrite=yes"; else echo "cfgwrite=no"; fi
@@ -71,7 +72,8 @@ def test_configmap_secret_files_env_and_update(ctd):
                                                    {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
         {"name": "all", "projected": {"sources": [
             {"configMap": {"name": "ctd-cfg", "items": [{"key": "color", "path": "color"}]}},
-            {"secret": {"name": "ctd-sec", "items": [{"key": "user", "path": "creds/user"}]}}]}},
+            {"secret": {"name": "ctd-sec", "items": [{"key": "user", "path": "creds/user"}]}},
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}},
     ]
     mounts = [{"name": "out", "mountPath": "/out"}, {"name": "cfg", "mountPath": "/etc/cfg"},
               {"name": "items", "mountPath": "/etc/items"}, {"name": "sec", "mountPath": "/etc/sec"},
@@ -90,6 +92,8 @@ def test_configmap_secret_files_env_and_update(ctd):
     assert s["item"] == "hello" and s["itemmode"] == "600" and s["secmode"] == "400", s
     assert s["labels"] == 'app="vols"' and s["name"] == "vols", s
     assert s["pcolor"] == "blue" and s["puser"] == "admin" and s["one"] == "hello", s
+    claims = json.loads(base64.urlsafe_b64decode(s["ptoken"].split(".")[1] + "=="))
+    assert claims["sub"] == "system:serviceaccount:default:default", claims
     assert s["env"] == "hello/s3cret" and s["cfgwrite"] == "no", s      # file volumes are read-only
 
     apply(c, cm("ctd-cfg", {"greeting": "bonjour", "color": "red"}))
