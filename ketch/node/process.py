@@ -273,28 +273,35 @@ class ProcessRuntime(Runtime):
             path = os.path.normpath(m.container_path)
             if not os.path.isabs(path) or path == "/":
                 raise ContainerConfigError(f"mountPath {m.container_path!r} must be an absolute path other than /")
-            if os.path.islink(path):
-                cur = os.readlink(path)
-                if cur == m.host_path:
-                    links[path] = m.host_path
-                    continue
-                owner = cur[len(vol_root):].split(os.sep, 1)[0] if cur.startswith(vol_root) else None
-                if owner is None or owner in self._pods:
-                    raise ContainerConfigError(f"mountPath {path} is already a symlink to {cur} on the host (the "
-                                               "process runtime has no mount namespace: a volume mount is a symlink "
-                                               "at its mountPath)")
-                os.unlink(path)      # a leftover of a pod that is gone
-            elif os.path.lexists(path):
-                raise ContainerConfigError(f"mountPath {path} exists on the host: the process runtime has no mount "
-                                           "namespace and makes a volume mount a symlink at its mountPath, which "
-                                           "must not exist")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            os.symlink(m.host_path, path)
-            links[path] = m.host_path
+            try:
+                self._link(path, m.host_path, links, vol_root)
+            except OSError as e:
+                raise ContainerConfigError(f"volume {m.volume}: cannot link {path} to {m.host_path}: "
+                                           f"{e.strerror}") from None
         tmp = self._links_file(uid) + ".tmp"
         with open(tmp, "w") as f:
             json.dump(links, f)
         os.replace(tmp, self._links_file(uid))
+
+    def _link(self, path: str, target: str, links: dict[str, str], vol_root: str) -> None:
+        """One mount: `path` becomes a symlink to `target`, unless something else is there."""
+        if os.path.islink(path):
+            cur = os.readlink(path)
+            if cur == target and links.get(path) == target:     # ours already (another container)
+                return
+            owner = cur[len(vol_root):].split(os.sep, 1)[0] if cur.startswith(vol_root) else None
+            if owner is None or owner in self._pods:
+                raise ContainerConfigError(f"mountPath {path} is already a symlink to {cur} on the host (the process "
+                                           "runtime has no mount namespace: a volume mount is a symlink at its "
+                                           "mountPath)")
+            os.unlink(path)      # a leftover of a pod that is gone
+        elif os.path.lexists(path):
+            raise ContainerConfigError(f"mountPath {path} exists on the host: the process runtime has no mount "
+                                       "namespace and makes a volume mount a symlink at its mountPath, which must "
+                                       "not exist")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+        links[path] = target
 
     def _unlink_mounts(self, uid: str) -> None:
         for path, target in self._read_links(uid).items():

@@ -304,39 +304,46 @@ def container_mounts(pod: dict, container: dict, data_dir: str) -> list[Mount]:
         v = vols.get(vm.get("name"))
         if v is None:
             raise ContainerConfigError(f"volume {vm.get('name')!r} not found")
-        kind = _kind_of(v)
-        readonly = bool(vm.get("readOnly"))
-        if kind == "emptyDir":
-            host = volume_dir(data_dir, uid, v["name"])
-            os.makedirs(host, mode=0o777, exist_ok=True)
-            os.chmod(host, 0o777)
-        elif kind == "hostPath":
-            host = v["hostPath"].get("path") or ""
-            htype = v["hostPath"].get("type") or ""
-            if htype == "DirectoryOrCreate":
-                os.makedirs(host, exist_ok=True)
-            elif htype == "FileOrCreate" and not os.path.exists(host):
-                os.makedirs(os.path.dirname(host) or "/", exist_ok=True)
-                open(host, "a").close()
-            elif htype in ("Directory", "File", "Socket") and not os.path.exists(host):
-                raise ContainerConfigError(f'hostPath type check failed: {host} is not a {htype.lower()}')
-        elif kind in FILE_VOLUMES:
-            host = volume_dir(data_dir, uid, v["name"])
-            readonly = True       # as the kubelet: configMap, secret, downwardAPI and projected are read-only
-            if not os.path.isdir(host):
-                raise ContainerConfigError(f"volume {v['name']} is not set up yet")
-        else:
-            raise ContainerConfigError(f"volume {v['name']}: {kind or 'this'} volumes are not supported by ketch "
-                                       "(emptyDir, hostPath, configMap, secret, downwardAPI and projected are)")
-        sub = vm.get("subPath") or ""
-        if sub:
-            host = os.path.join(host, _check_path(sub, f"volumeMount {vm.get('name')} subPath"))
-            if kind == "emptyDir" and not os.path.exists(host):
-                os.makedirs(host, mode=0o777, exist_ok=True)
-            elif not os.path.lexists(host):
-                raise ContainerConfigError(f"subPath {sub!r} does not exist in volume {v['name']}")
-        out.append(Mount(vm.get("mountPath") or "", host, readonly, v["name"], kind))
+        try:
+            out.append(_mount(uid, v, vm, data_dir))
+        except OSError as e:
+            raise ContainerConfigError(f"volume {v['name']}: {e.strerror}: {e.filename}") from None
     return out
+
+
+def _mount(uid: str, v: dict, vm: dict, data_dir: str) -> Mount:
+    kind = _kind_of(v)
+    readonly = bool(vm.get("readOnly"))
+    if kind == "emptyDir":
+        host = volume_dir(data_dir, uid, v["name"])
+        os.makedirs(host, mode=0o777, exist_ok=True)
+        os.chmod(host, 0o777)
+    elif kind == "hostPath":
+        host = v["hostPath"].get("path") or ""
+        htype = v["hostPath"].get("type") or ""
+        if htype == "DirectoryOrCreate":
+            os.makedirs(host, exist_ok=True)
+        elif htype == "FileOrCreate" and not os.path.exists(host):
+            os.makedirs(os.path.dirname(host) or "/", exist_ok=True)
+            open(host, "a").close()
+        elif htype in ("Directory", "File", "Socket") and not os.path.exists(host):
+            raise ContainerConfigError(f'hostPath type check failed: {host} is not a {htype.lower()}')
+    elif kind in FILE_VOLUMES:
+        host = volume_dir(data_dir, uid, v["name"])
+        readonly = True       # as the kubelet: configMap, secret, downwardAPI and projected are read-only
+        if not os.path.isdir(host):
+            raise ContainerConfigError(f"volume {v['name']} is not set up yet")
+    else:
+        raise ContainerConfigError(f"volume {v['name']}: {kind or 'this'} volumes are not supported by ketch "
+                                   "(emptyDir, hostPath, configMap, secret, downwardAPI and projected are)")
+    sub = vm.get("subPath") or ""
+    if sub:
+        host = os.path.join(host, _check_path(sub, f"volumeMount {vm.get('name')} subPath"))
+        if kind == "emptyDir" and not os.path.exists(host):
+            os.makedirs(host, mode=0o777, exist_ok=True)
+        elif not os.path.lexists(host):
+            raise ContainerConfigError(f"subPath {sub!r} does not exist in volume {v['name']}")
+    return Mount(vm.get("mountPath") or "", host, readonly, v["name"], kind)
 
 
 # -- the agent's side: write, refresh, watch --------------------------------------------------------
