@@ -189,3 +189,41 @@ def test_atomic_writer_never_shows_a_mix(tmp_path):
     (tmp_path / "volumes" / "uid-2").mkdir()
     remove_orphaned_volumes(str(tmp_path), {"uid-2"})
     assert os.listdir(tmp_path / "volumes") == ["uid-2"]
+
+
+def test_agent_restart_refreshes_and_cleans_volumes(tmp_path):
+    """A restarted agent re-adopts the container, brings its volume up to date and removes stray volume dirs."""
+    import signal
+
+    from tests.conftest import start_cluster
+
+    from .test_process import _agent
+    c = start_cluster(tmp_path / "cluster", extra=["--no-agent"])
+    agent = _agent(c, tmp_path, "agent1.log")
+    m = tmp_path / "mnt"
+    try:
+        apply(c, cm("vol-r", {"k": "one"}))
+        manifest = pod("vr", ["sleep", "600"], [{"name": "v", "configMap": {"name": "vol-r"}}],
+                       [{"name": "v", "mountPath": str(m)}])
+        manifest["spec"]["nodeName"] = "restart-node"
+        apply(c, manifest)
+        wait_for(lambda: running_ready(c, "vr"), timeout=30, what="Running")
+        assert read(m / "k") == "one"
+        before = get_json(c, "pod", "vr")["status"]["containerStatuses"][0]["containerID"]
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(10) == 0
+        apply(c, cm("vol-r", {"k": "two"}))
+        stray = tmp_path / "agent" / "volumes" / "gone-pod-uid" / "v"
+        stray.mkdir(parents=True)
+        agent = _agent(c, tmp_path, "agent2.log")
+        wait_for(lambda: read(m / "k") == "two", timeout=30, what="the volume refreshed after the restart")
+        wait_for(lambda: not stray.parent.exists(), timeout=30, what="stray volume dir removed")
+        assert get_json(c, "pod", "vr")["status"]["containerStatuses"][0]["containerID"] == before
+        c.kubectl("delete", "pod", "vr", "--timeout=30s")
+        wait_for(lambda: not os.path.lexists(m), timeout=20, what="mount symlink removed")
+    finally:
+        if agent.poll() is None:
+            c.kubectl("delete", "pods", "--all", "--timeout=30s", check=False)   # no host process outlives the test
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(10)
+        c.stop()
