@@ -147,6 +147,8 @@ def authorize(user: User, verb: str, resource: str, subresource: str, namespace:
         return None if (name or _name_of(obj)) == node else f'node "{node}" may only renew its own lease'
     if resource == "events":
         return None
+    if resource == "serviceaccounts" and subresource == "token" and verb == "create":
+        return None     # for a pod bound to this node only: checked with the body (check_token_request)
     if resource == "pods":
         bound = ((current or {}).get("spec") or {}).get("nodeName")
         if verb in ("update", "patch", "delete") and bound == node:
@@ -163,6 +165,22 @@ def check_create_body(user: User, resource: str, namespace: str | None, obj: Any
     if node is None or user.is_admin or resource not in ("nodes", "leases"):
         return None
     return authorize(user, "create", resource, "", namespace, "", obj=obj if isinstance(obj, dict) else {})
+
+
+def check_token_request(user: User, service_account: str, spec: dict, pod: dict | None) -> str | None:
+    """Node restriction for TokenRequest: a node may only get tokens bound to a pod it runs, of its service account."""
+    node = user.node_name
+    if node is None or user.is_admin:
+        return None
+    ref = spec.get("boundObjectRef") or {}
+    if ref.get("kind") != "Pod" or not ref.get("name"):
+        return f'node "{node}" may only request tokens bound to a pod (spec.boundObjectRef)'
+    pspec, meta = (pod or {}).get("spec") or {}, (pod or {}).get("metadata") or {}
+    if pod is None or pspec.get("nodeName") != node or (ref.get("uid") and ref["uid"] != meta.get("uid")):
+        return f'node "{node}" can only request tokens for pods bound to it'
+    if (pspec.get("serviceAccountName") or "default") != service_account:
+        return f'pod "{meta.get("name")}" does not use service account "{service_account}"'
+    return None
 
 
 def _name_of(obj: Any) -> str:

@@ -257,7 +257,7 @@ class APIServer:
                 raise errors.method_not_allowed()
             return await self._review(request, ri)
         if sub == "token" and method == "POST":
-            self._authorize(request, ri, ns, name, "")
+            self._authorize(request, ri, ns, name, "token")
             return await self._token_request(request, ns, name)
         self._authorize(request, ri, ns, name, sub)
         if sub in ("log", "exec", "attach", "portforward") and ri.plural == "pods" and name:
@@ -441,6 +441,7 @@ class APIServer:
         await self.service.get(sa_ri, ns, name)      # 404 when the service account does not exist
         body = await self._read_object(request)
         spec = (body or {}).get("spec") or {} if isinstance(body, dict) else {}
+        self._check_node_token_request(request["user"], ns, name, spec)
         seconds = int(spec.get("expirationSeconds") or 3600)
         if seconds < 600:
             raise errors.invalid("TokenRequest", name, [{"reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
@@ -457,6 +458,17 @@ class APIServer:
                         "metadata": {"name": name, "namespace": ns, "creationTimestamp": now_rfc3339()},
                         "spec": {"audiences": spec.get("audiences") or [], "expirationSeconds": seconds},
                         "status": {"token": token, "expirationTimestamp": expires}}, 201)
+
+    def _check_node_token_request(self, user: auth.User, ns: str | None, name: str, spec: dict) -> None:
+        """A node's TokenRequest must be bound to a pod of that node (see auth.check_token_request)."""
+        if user.node_name is None or user.is_admin:
+            return
+        ref = spec.get("boundObjectRef") or {}
+        pod = self.service.current(self.registry.get("", "v1", "pods"), ns, ref["name"]) \
+            if ref.get("kind") == "Pod" and ref.get("name") else None
+        why = auth.check_token_request(user, name, spec, pod.obj if pod else None)
+        if why is not None:
+            raise errors.forbidden(f'serviceaccounts "{name}" is forbidden: {why}', "serviceaccounts", name)
 
     def _authorize(self, request: web.Request, ri: ResourceInfo, ns: str | None, name: str, sub: str) -> None:
         user: auth.User = request["user"]

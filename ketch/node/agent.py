@@ -36,7 +36,8 @@ from .podstatus import (
     should_restart,
 )
 from .probes import ContainerProbes
-from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError, Runtime
+from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
+from .volumes import VolumeManager, referenced_objects, remove_orphaned_volumes
 
 log = logging.getLogger("ketch.node")
 
@@ -70,6 +71,8 @@ class PodState:
     last_sent: dict | None = None
     terminating: asyncio.Task | None = None
     grace: float = 30.0
+    pull_backoff: dict[str, tuple[int, float, str, str]] = field(default_factory=dict)  # (failures, until, why, image)
+    token_resync: float = 0.0     # when a sync is scheduled to renew projected service account tokens
 
 
 def make_runtime(name: str, data_dir: str, pod_ip: str) -> Runtime:
@@ -103,6 +106,7 @@ class Agent:
         self.pods = Informer(client, self.pod_ri, field_selector=selector, indexers={"node": index_by_node_name})
         self.queue = WorkQueue(base_delay=0.05, max_delay=30.0)
         self.env = EnvResolver(client)
+        self.volumes = VolumeManager(client, self.data_dir, self._object_changed)
         self.events = EventRecorder(client, "kubelet", enabled=not self.fake)
         self.states: dict[str, PodState] = {}        # by uid
         self.uids_by_key: dict[str, set[str]] = {}
@@ -170,6 +174,7 @@ class Agent:
                 if st.terminating:
                     st.terminating.cancel()
             await node_server.close()
+            await self.volumes.close()
             await self.runtime.close()
             await self.events.close()
             if self._session is not None:
@@ -177,6 +182,8 @@ class Agent:
 
     def _clean_orphans(self) -> None:
         known = {p["metadata"]["uid"] for p in self.pods.list()}
+        if not self.fake:
+            remove_orphaned_volumes(self.data_dir, known | self.runtime.pod_uids())
         for uid in self.runtime.pod_uids() - known:
             log.info("removing orphaned pod %s", uid)
             st = PodState(uid, "", grace=0)
@@ -230,6 +237,7 @@ class Agent:
             return
         ip = await self.runtime.run_sandbox(pod)
         if (pod.get("status") or {}).get("phase") not in TERMINAL:
+            await self._refresh_volumes(pod, st)
             await self._converge(pod, st, ip)
         await self._report(pod, st, ip)
 
@@ -290,11 +298,17 @@ class Agent:
                 view["status"] = {**(pod.get("status") or {}), "podIP": ip, "podIPs": [{"ip": ip}],
                                   "hostIP": self.node_ip[node], "hostIPs": [{"ip": self.node_ip[node]}]}
                 env = await self.env.resolve(view, c, self.allocatable[node])
+                await self.volumes.setup(view, self.allocatable[node])
                 c = dict(c)
                 for k in ("command", "args"):
                     if c.get(k):
                         c[k] = [expand(str(x), env) for x in c[k]]
+            if self._pull_backing_off(pod, st, c):
+                return
             rec = await self.runtime.start_container(pod, c, env, attempt)
+        except ImagePullError as e:
+            self._pull_failed(pod, st, c, e)
+            return
         except ContainerConfigError as e:
             if st.waiting.get(name) != ("CreateContainerConfigError", str(e)):
                 self._event(pod, c, "Warning", "Failed", f"Error: {e}")
@@ -302,13 +316,67 @@ class Agent:
             self.queue.add_after(st.key, self.opts.config_retry)
             return
         except ContainerStartError as e:
-            st.waiting[name] = ("RunContainerError", str(e))
+            st.waiting[name] = (e.reason, str(e))
             self.queue.add_after(st.key, self.opts.config_retry)
             return
         st.waiting.pop(name, None)
+        st.pull_backoff.pop(name, None)
         self._event(pod, c, "Normal", "Started", f"Started container {name}")
         if rec.running:
             self._ensure_probes(pod, st, c, rec, ip, fresh=True)
+
+    # -- image pulls: ErrImagePull, then ImagePullBackOff until the back-off is over ------------------
+    def _pull_backing_off(self, pod: dict, st: PodState, c: dict) -> bool:
+        """Within the image pull back-off: report ImagePullBackOff and come back when it ends."""
+        failures, until, why, image = st.pull_backoff.get(c["name"], (0, 0.0, "", ""))
+        remaining = until - time.time()
+        if remaining <= 0 or image != (c.get("image") or ""):    # a new image gets a fresh back-off
+            return False
+        msg = f'Back-off pulling image "{c.get("image") or ""}": {why}'
+        if st.waiting.get(c["name"], ("",))[0] != "ImagePullBackOff":
+            self._event(pod, c, "Normal", "BackOff", f'Back-off pulling image "{c.get("image") or ""}"')
+            self._event(pod, c, "Warning", "Failed", "Error: ImagePullBackOff")
+        st.waiting[c["name"]] = ("ImagePullBackOff", msg)
+        self.queue.add_after(st.key, remaining + 0.01)
+        return True
+
+    def _pull_failed(self, pod: dict, st: PodState, c: dict, e: ImagePullError) -> None:
+        name = c["name"]
+        if e.reason != "ErrImagePull":      # ErrImageNeverPull: nothing to back off from, re-check later
+            if st.waiting.get(name) != (e.reason, str(e)):
+                self._event(pod, c, "Warning", "ErrImageNeverPull", str(e))
+                self._event(pod, c, "Warning", "Failed", f"Error: {e.reason}")
+            st.waiting[name] = (e.reason, str(e))
+            self.queue.add_after(st.key, self.opts.config_retry)
+            return
+        st.waiting[name] = (e.reason, str(e))
+        prev = st.pull_backoff.get(name)
+        failures = prev[0] + 1 if prev and prev[3] == (c.get("image") or "") else 1
+        delay = min(self.opts.backoff_base * 2 ** (failures - 1), self.opts.backoff_max)
+        st.pull_backoff[name] = (failures, time.time() + delay, str(e), c.get("image") or "")
+        self._event(pod, c, "Warning", "Failed", str(e))
+        self._event(pod, c, "Warning", "Failed", "Error: ErrImagePull")
+        self.queue.add_after(st.key, min(delay / 2, 1.0))    # then ImagePullBackOff until the back-off ends
+
+    # -- volumes -------------------------------------------------------------------------------
+    def _object_changed(self, kind: str, ns: str, name: str) -> None:
+        """A configMap or secret changed: re-sync the pods of this node that use it."""
+        for pod in self.pods.by_index("namespace", ns):
+            if (kind, name) in referenced_objects(pod):
+                self._enqueue(pod)
+
+    async def _refresh_volumes(self, pod: dict, st: PodState) -> None:
+        """Keep the file volumes of a pod whose containers run current (not the first setup: _start does it)."""
+        if self.fake:
+            return
+        self.volumes.watch(pod)
+        if self.runtime.containers(st.uid):
+            node = pod["spec"]["nodeName"]
+            await self.volumes.setup(pod, self.allocatable[node], strict=False)
+        due = self.volumes.token_due(st.uid)
+        if due is not None and due != st.token_resync:    # renew projected service account tokens in time
+            st.token_resync = due
+            self.queue.add_after(st.key, max(due - time.time(), 0) + 0.5)
 
     def _event(self, pod: dict, c: dict, etype: str, reason: str, message: str) -> None:
         self.events.event(pod, etype, reason, message, f"spec.containers{{{c['name']}}}", host=pod["spec"]["nodeName"])
@@ -442,6 +510,12 @@ class Agent:
                         log.warning("deleting pod %s: %s", st.key, e)
                     await asyncio.sleep(1)
             await self.runtime.remove_pod(st.uid)
+            if not self.fake:
+                await asyncio.to_thread(self.volumes.forget, st.uid)
+                ns = st.key.split("/", 1)[0] if "/" in st.key else None
+                if ns and not any(referenced_objects(p) for p in self.pods.by_index("namespace", ns)
+                                  if p["metadata"]["uid"] != st.uid):
+                    await self.volumes.unwatch(ns)
         finally:
             self.states.pop(st.uid, None)
             uids = self.uids_by_key.get(st.key)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 
+from . import volumes
 from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError, Runtime
 
 log = logging.getLogger("ketch.node.process")
@@ -59,6 +60,7 @@ class ProcessRuntime(Runtime):
 
     def __init__(self, data_dir: str, pod_ip: str):
         super().__init__()
+        self.data_dir = data_dir
         self.root = os.path.join(data_dir, "pods")
         self.pod_ip = pod_ip
         self._pods: dict[str, dict[str, list[ContainerRecord]]] = {}
@@ -160,6 +162,8 @@ class ProcessRuntime(Runtime):
                 os.makedirs(cwd, exist_ok=True)
             except OSError as e:
                 raise ContainerStartError(f"workingDir {cwd}: {e.strerror}") from None
+        os.makedirs(self._pod_dir(uid), mode=0o700, exist_ok=True)
+        self._link_mounts(pod, container)
         cdir = os.path.join(self._pod_dir(uid), name)
         os.makedirs(cdir, mode=0o700, exist_ok=True)
         base = os.path.join(cdir, str(attempt))
@@ -241,7 +245,69 @@ class ProcessRuntime(Runtime):
         self._pods.pop(uid, None)
         for k in [k for k in self._env if k[0] == uid]:
             del self._env[k]
+        await asyncio.to_thread(self._unlink_mounts, uid)
         await asyncio.to_thread(shutil.rmtree, self._pod_dir(uid), True)
+        await asyncio.to_thread(shutil.rmtree, volumes.pod_dir(self.data_dir, uid), True)
+
+    # -- volumes: no mount namespace, so a volumeMount is a symlink at its mountPath ------------------
+    def _links_file(self, uid: str) -> str:
+        return os.path.join(self._pod_dir(uid), "mounts.json")
+
+    def _read_links(self, uid: str) -> dict[str, str]:
+        try:
+            with open(self._links_file(uid)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _link_mounts(self, pod: dict, container: dict) -> None:
+        """Make each mountPath a symlink to the volume's directory on the host (recorded for removal).
+
+        A mountPath that exists on the host and is not such a link of a pod this runtime still holds
+        fails the container (CreateContainerConfigError): the process runtime never replaces host files.
+        """
+        uid = pod["metadata"]["uid"]
+        links = self._read_links(uid)
+        vol_root = os.path.join(self.data_dir, "volumes") + os.sep
+        for m in volumes.container_mounts(pod, container, self.data_dir):
+            path = os.path.normpath(m.container_path)
+            if not os.path.isabs(path) or path == "/":
+                raise ContainerConfigError(f"mountPath {m.container_path!r} must be an absolute path other than /")
+            try:
+                self._link(path, m.host_path, links, vol_root)
+            except OSError as e:
+                raise ContainerConfigError(f"volume {m.volume}: cannot link {path} to {m.host_path}: "
+                                           f"{e.strerror}") from None
+        tmp = self._links_file(uid) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(links, f)
+        os.replace(tmp, self._links_file(uid))
+
+    def _link(self, path: str, target: str, links: dict[str, str], vol_root: str) -> None:
+        """One mount: `path` becomes a symlink to `target`, unless something else is there."""
+        if os.path.islink(path):
+            cur = os.readlink(path)
+            if cur == target and links.get(path) == target:     # ours already (another container)
+                return
+            owner = cur[len(vol_root):].split(os.sep, 1)[0] if cur.startswith(vol_root) else None
+            if owner is None or owner in self._pods:
+                raise ContainerConfigError(f"mountPath {path} is already a symlink to {cur} on the host (the process "
+                                           "runtime has no mount namespace: a volume mount is a symlink at its "
+                                           "mountPath)")
+            os.unlink(path)      # a leftover of a pod that is gone
+        elif os.path.lexists(path):
+            raise ContainerConfigError(f"mountPath {path} exists on the host: the process runtime has no mount "
+                                       "namespace and makes a volume mount a symlink at its mountPath, which must "
+                                       "not exist")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+        links[path] = target
+
+    def _unlink_mounts(self, uid: str) -> None:
+        for path, target in self._read_links(uid).items():
+            with contextlib.suppress(OSError):
+                if os.readlink(path) == target:
+                    os.unlink(path)
 
     async def exec_probe(self, uid: str, name: str, command: list[str], timeout: float) -> tuple[bool, str]:
         env, cwd = self._env.get((uid, name), ({"PATH": DEFAULT_PATH}, None))

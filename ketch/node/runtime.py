@@ -10,9 +10,32 @@ from dataclasses import dataclass, field
 class ContainerConfigError(Exception):
     """The container cannot be created from its spec (reported as CreateContainerConfigError)."""
 
+    reason = "CreateContainerConfigError"
+
 
 class ContainerStartError(Exception):
-    """The runtime failed to start the container (reported as RunContainerError)."""
+    """The runtime failed to start the container; `reason` is the waiting reason the agent reports."""
+
+    reason = "RunContainerError"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class ImagePullError(ContainerStartError):
+    """The image could not be pulled (ErrImagePull; the agent backs off: ImagePullBackOff).
+
+    `image` is the reference; the message is the registry's or the runtime's error. A pull that
+    policy forbids (`Never`, image absent) has the reason ErrImageNeverPull and no back-off.
+    """
+
+    reason = "ErrImagePull"
+
+    def __init__(self, image: str, message: str, reason: str | None = None):
+        super().__init__(message, reason)
+        self.image = image
 
 
 @dataclass

@@ -158,3 +158,37 @@ def test_kubectl_auth_can_i_answers_no_with_exit_code_1(secure):
     assert (r.returncode, r.stdout.strip()) == (1, "no")
     r = secure.kubectl("auth", "can-i", "list", "pods")
     assert (r.returncode, r.stdout.strip()) == (0, "yes")
+
+
+def test_a_node_gets_service_account_tokens_only_for_its_pods(secure):
+    """Projected serviceAccountToken volumes: TokenRequest bound to a pod the node runs, of that pod's account."""
+    code, creds = call(secure, "POST", "/ketch/join", token=join_token(secure), body={"nodeName": "vol-n3"})
+    assert code == 200
+    tok = creds["token"]
+    for name, node in (("vol-mine", "vol-n3"), ("vol-theirs", "vol-n4")):
+        secure.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}))
+    mine = json.loads(secure.kubectl("get", "pod", "vol-mine", "-o", "json").stdout)
+    path = "/api/v1/namespaces/default/serviceaccounts/default/token"
+
+    def request(spec: dict) -> tuple[int, dict]:
+        return call(secure, "POST", path, token=tok, body={"apiVersion": "authentication.k8s.io/v1",
+                                                          "kind": "TokenRequest", "spec": spec})
+
+    bound = {"kind": "Pod", "apiVersion": "v1", "name": "vol-mine", "uid": mine["metadata"]["uid"]}
+    code, resp = request({"boundObjectRef": bound, "expirationSeconds": 600})
+    assert code == 201 and resp["status"]["token"].count(".") == 2, resp
+    code, st = request({"boundObjectRef": {**bound, "name": "vol-theirs", "uid": ""}})
+    assert code == 403 and "pods bound to it" in st["message"], st
+    code, st = request({})
+    assert code == 403 and "boundObjectRef" in st["message"], st
+    code, st = request({"boundObjectRef": {**bound, "uid": "not-the-uid"}})
+    assert code == 403, st
+    secure.kubectl("apply", "-f", "-", input='{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"vol-sa"}}')
+    code, st = call(secure, "POST", "/api/v1/namespaces/default/serviceaccounts/vol-sa/token", token=tok,
+                    body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                          "spec": {"boundObjectRef": bound}})
+    assert code == 403 and 'does not use service account "vol-sa"' in st["message"], st
+    assert secure.kubectl("create", "token", "vol-sa").stdout.count(".") == 2    # the admin still may
+    secure.kubectl("delete", "pod", "vol-mine", "vol-theirs", "--grace-period=0", "--force", "--wait=false")

@@ -111,9 +111,9 @@ def test_delete_honours_grace_period(ctd):
 def test_unknown_image_fails_to_pull(ctd):
     c, _ = ctd
     apply(c, pod("ghost", ["true"], container={"image": "ketch.local/no-such-image:1"}))
-    w = wait_for(lambda: container_status(c, "ghost").get("state", {}).get("waiting", {}).get("message"),
-                 timeout=15, what="a waiting message")
-    assert "ErrImagePull" in w and "ketch.local/no-such-image:1" in w
+    w = wait_for(lambda: container_status(c, "ghost").get("state", {}).get("waiting", {}).get("message")
+                 and container_status(c, "ghost")["state"]["waiting"], timeout=15, what="a waiting message")
+    assert w["reason"] in ("ErrImagePull", "ImagePullBackOff") and "ketch.local/no-such-image:1" in w["message"]
     c.kubectl("delete", "pod", "ghost", "--grace-period=0", "--wait=false")
 
 

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 
 from ...api.quantity import parse_quantity
-from .. import images, machine
-from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, Runtime
+from .. import images, machine, volumes
+from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
 from . import cri
 from .daemon import Containerd
 
@@ -297,11 +297,11 @@ class ContainerdRuntime(Runtime):
             if policy != "Always" and await self.image_present(ref):
                 return ref
             if policy == "Never":
-                raise ContainerStartError(f'ErrImageNeverPull: container image "{ref}" is not present '
-                                          "with pull policy of Never")
+                raise ImagePullError(ref, f'Container image "{ref}" is not present with pull policy of Never',
+                                     "ErrImageNeverPull")
             await self.cri.call("PullImage", {"image": {"image": ref}, "sandbox_config": sandbox}, timeout=600)
         except cri.CRIError as e:
-            raise ContainerStartError(f'ErrImagePull: failed to pull image "{ref}": {e.details()}') from None
+            raise ImagePullError(ref, f'Failed to pull image "{ref}": {e.details()}') from None
         return ref
 
     def container_config(self, pod: dict, container: dict, env: dict[str, str], attempt: int, image: str,
@@ -346,28 +346,9 @@ class ContainerdRuntime(Runtime):
                 "linux": {"resources": resources, "security_context": sc}}
 
     def _mounts(self, pod: dict, container: dict) -> list[dict]:
-        """emptyDir and hostPath volumes (the others are not supported on this runtime yet)."""
-        vols = {v["name"]: v for v in pod["spec"].get("volumes") or ()}
-        out = []
-        for vm in container.get("volumeMounts") or ():
-            v = vols.get(vm.get("name"))
-            if v is None:
-                raise ContainerConfigError(f"volume {vm.get('name')!r} not found")
-            if "emptyDir" in v:
-                host = os.path.join(self.data_dir, "volumes", pod["metadata"]["uid"], v["name"])
-                os.makedirs(host, mode=0o777, exist_ok=True)
-                os.chmod(host, 0o777)
-            elif "hostPath" in v:
-                host = v["hostPath"]["path"]
-                if v["hostPath"].get("type") in ("DirectoryOrCreate",):
-                    os.makedirs(host, exist_ok=True)
-            else:
-                raise ContainerConfigError(f"volume {v['name']}: only emptyDir and hostPath volumes are supported "
-                                           "by the containerd runtime yet")
-            if vm.get("subPath"):
-                host = os.path.join(host, vm["subPath"])
-            out.append({"container_path": vm["mountPath"], "host_path": host, "readonly": bool(vm.get("readOnly"))})
-        return out
+        """Bind mounts of the container's volumes (ketch.node.volumes: the agent writes the file volumes)."""
+        return [{"container_path": m.container_path, "host_path": m.host_path, "readonly": m.readonly}
+                for m in volumes.container_mounts(pod, container, self.data_dir)]
 
     async def start_container(self, pod: dict, container: dict, env: dict[str, str], attempt: int) -> ContainerRecord:
         uid, name = pod["metadata"]["uid"], container["name"]
