@@ -113,7 +113,7 @@ def ha(tmp_path_factory):
         # The second server joins with the first one's CA, keys and tokens (docs/ha.md).
         shutil.copytree(a.data_dir / "pki", base / "b" / "pki")
         b = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url,
-                    "--no-controllers", "--no-scheduler"], base / "b")
+                    "--no-controllers", "--no-scheduler", "--no-dns"], base / "b")
         servers.append(b)
         yield etcd, a, b
     finally:
