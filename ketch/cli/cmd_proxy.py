@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -110,7 +111,17 @@ async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespa
     addrs = [a for a in (getattr(args, "node_port_addresses", "") or "").split(",") if a]
     proxier = Proxier(client, node_name, table=table or getattr(args, "table", "ketch"), node_port_addresses=addrs,
                       netns=getattr(args, "netns", "") or None)
-    await proxier.run(stop)
+    task = asyncio.ensure_future(proxier.run(stop))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # `ketch up` cancels its components right after `stop`: let the proxy remove its table first.
+        if stop.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+        else:
+            task.cancel()
+        raise
 
 
 def default_table(data_dir: str) -> str:
