@@ -225,7 +225,10 @@ def test_rolling_update_under_a_steady_request_loop(node, tmp_path):
         wait_for(lambda: len(_ready_ips(c, "web")) == 3 and not ({p["metadata"]["name"] for p in _ready_pods(c)}
                                                                   & before), 60, "only new replicas serving")
         after = {p["metadata"]["name"] for p in _ready_pods(c)}
-        time.sleep(1)       # a few more requests, to the new replicas only
+        # until the old replicas are gone (preStop, SIGTERM, removal), then a few more requests
+        wait_for(lambda: not ({p["metadata"]["name"] for p in c.json("pods", "-n", NS, "-l", "app=web")["items"]}
+                              & before), 120, "the old replicas gone")
+        time.sleep(1)
     finally:
         stop_file.touch()
         out, _ = loop.communicate(timeout=60)
