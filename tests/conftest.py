@@ -76,6 +76,12 @@ def start_cluster(data_dir: Path, port: int | None = None, extra: list[str] | No
         # No node agent unless a test asks for one: the process runtime would run the tests'
         # pods as host processes, and tests that play kubelet themselves need no real node.
         flags.append("--no-agent")
+    # No service proxy and no cluster DNS unless a test asks for them: the proxy would program the
+    # host's nftables, and DNS would listen on the host's address (tests that want them run in netns).
+    if not any(f in ("--proxy", "--no-proxy") for f in extra or []):
+        flags.append("--no-proxy")
+    if not any(f.startswith("--cluster-dns") or f == "--no-dns" for f in extra or []):
+        flags.append("--no-dns")
     proc = subprocess.Popen([str(BIN / "ketch"), "up", "--data-dir", str(data_dir), "--port", str(port), *flags,
                              *(extra or [])],
                             stdout=logf, stderr=subprocess.STDOUT, cwd=str(ROOT))

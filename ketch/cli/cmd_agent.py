@@ -18,6 +18,11 @@ def _add_tunables(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="port of the agent's own HTTPS API for logs/exec/port-forward/metrics (0 = any)")
     p.add_argument("--lease-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--pod-cidr", default="10.89.0.0/16",
+                   help="containerd runtime: the pods' subnet on the CNI bridge (default 10.89.0.0/16)")
+    p.add_argument("--cni-bridge", default="ketch0",
+                   help="containerd runtime: the CNI bridge's name (default ketch0); agents sharing a "
+                        "bridge share its addresses")
 
 
 def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> list[str]:
@@ -33,6 +38,11 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--nodes", type=int, default=1, help="simulate this many nodes (runtime fake only)")
     p.add_argument("--data-dir", help="where the agent keeps its state and logs")
     p.add_argument("--containerd-address", help="use this containerd socket instead of starting ketch's own")
+    p.add_argument("--no-proxy", action="store_true",
+                   help="do not run this node's service proxy (by default it runs as root with nftables, "
+                        "except with --runtime fake)")
+    p.add_argument("--proxy-table", default="",
+                   help="nftables table the proxy owns (default ketch-<hash of the data dir>)")
     p.add_argument("-v", "--verbose", action="store_true")
     _add_tunables(p)
     up.add_argument("--runtime", choices=RUNTIMES, default=None,
@@ -54,6 +64,21 @@ def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: s
     return AgentOptions(node_name=node_name, runtime=runtime, data_dir=data_dir, nodes=nodes,
                         backoff_base=args.crash_backoff, lease_interval=args.lease_interval,
                         workers=16 if runtime == "fake" else 8, kubelet_port=args.kubelet_port)
+
+
+def _check_network(args: argparse.Namespace) -> str | None:
+    import ipaddress
+    try:
+        net = ipaddress.ip_network(args.pod_cidr)
+    except ValueError as e:
+        return f"bad --pod-cidr {args.pod_cidr!r}: {e}"
+    if net.version != 4 or net.prefixlen > 28:
+        return f"bad --pod-cidr {args.pod_cidr!r}: an IPv4 subnet of at least /28"
+    args.pod_cidr = str(net)
+    if not 1 <= len(args.cni_bridge) <= 15 or not all(ch.isalnum() or ch in "-_." for ch in args.cni_bridge):
+        return (f"bad --cni-bridge {args.cni_bridge!r}: an interface name of at most 15 letters, digits, "
+                "'-', '_' or '.'")
+    return None
 
 
 def _check(runtime: str, nodes: int) -> str | None:
@@ -92,7 +117,7 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
         print(f"ketch agent: runtime {runtime} ({why}; choose with --runtime)", flush=True)
     else:
         print(f"ketch agent: runtime {runtime} (from --runtime)", flush=True)
-    err = _check(runtime, 1)
+    err = _check(runtime, 1) or _check_network(args)
     if err:
         print(f"ketch agent: {err}", file=sys.stderr, flush=True)
         return
@@ -110,7 +135,8 @@ async def _run_agent(client: Client, stop: asyncio.Event, opts, args: argparse.N
         return
     from ..node.agent import Agent
     from ..node.containerd import ContainerdRuntime
-    runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None))
+    runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None), pod_cidr=args.pod_cidr,
+                                bridge=args.cni_bridge)
     await Agent(client, opts, runtime=runtime).run(stop)
 
 
@@ -180,7 +206,7 @@ async def join(server: str, token: str, node: str, ca_file: str | None, kubeconf
 async def run(args: argparse.Namespace) -> int:
     if args.cmd == "image":
         return await image_import(args)
-    err = _check(args.runtime, args.nodes)
+    err = _check(args.runtime, args.nodes) or _check_network(args)
     if err:
         print(f"ketch agent: {err}", file=sys.stderr)
         return 1
@@ -205,8 +231,30 @@ async def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
+    tasks = [_run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)]
+    proxy = await _node_proxy(client, stop, args, data_dir)
+    if proxy is not None:
+        tasks.append(proxy)
     try:
-        await _run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)
+        await asyncio.gather(*tasks)
     finally:
         await client.close()
     return 0
+
+
+async def _node_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, data_dir: str):
+    """This node's service proxy (a coroutine to run), or None with one line saying why it is off."""
+    from .cmd_proxy import _run_proxy, default_table, proxy_unavailable
+    why = None
+    if args.no_proxy:
+        why = "--no-proxy"
+    elif args.runtime == "fake":
+        why = "the fake runtime's pods have no network"
+    table = args.proxy_table or default_table(data_dir)
+    if why is None:
+        why = await proxy_unavailable(table)
+    if why is not None:
+        print(f"ketch agent: proxy off ({why}): service addresses do not reach pods from this node", flush=True)
+        return None
+    print(f"ketch agent: proxy on, nftables table ip {table} (turn off with --no-proxy)", flush=True)
+    return _run_proxy(client, stop, args, args.node_name, table)

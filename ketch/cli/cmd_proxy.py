@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -29,15 +30,22 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--lb-address", action="append",
                    help="run the local LoadBalancer provider, giving LoadBalancer services this address")
     p.add_argument("-v", "--verbose", action="store_true")
-    up.add_argument("--cluster-dns", default="", help="serve cluster DNS on ADDR:PORT (e.g. 127.0.0.1:10053)")
+    up.add_argument("--cluster-dns", default="",
+                    help="serve cluster DNS on ADDR:PORT (default: this host's address, port 53 or a free one "
+                         "when 53 is taken)")
+    up.add_argument("--no-dns", action="store_true", help="do not run the cluster DNS")
     up.add_argument("--dns-upstream", action="append",
                     help="resolver the cluster DNS forwards other names to (default: resolv.conf's)")
     up.add_argument("--cluster-domain", default="cluster.local", help="cluster DNS domain (default cluster.local)")
     up.add_argument("--proxy", action="store_true",
-                    help="run the service proxy and the local LoadBalancer provider inside ketch up "
-                         "(programs this host's nftables; needs root)")
+                    help="run the service proxy even without a node agent (--no-agent)")
+    up.add_argument("--no-proxy", action="store_true",
+                    help="do not run the service proxy and the local LoadBalancer provider (by default they run "
+                         "with the node agent, as root with nftables, and program this host's nftables)")
+    up.add_argument("--proxy-table", default="",
+                    help="nftables table the proxy owns (default ketch-<hash of the data dir>, one per cluster)")
     up.add_argument("--lb-address", action="append",
-                    help="address LoadBalancer services get (default with --proxy: this host's primary address)")
+                    help="address LoadBalancer services get (default: this host's primary address)")
     return ["proxy"]
 
 
@@ -45,22 +53,34 @@ async def _run_dns(client: Client, stop: asyncio.Event, args: argparse.Namespace
     from ..dns.server import ClusterDNS, host_nameservers, parse_hostport
     upstreams = [parse_hostport(u) for u in args.dns_upstream] if args.dns_upstream else host_nameservers()
     dns = ClusterDNS(client, args.cluster_domain, upstreams)
-    host, port = parse_hostport(args.cluster_dns)
-    try:
-        bound = await dns.start(host, port)
-    except OSError as e:
-        print(f"ketch: cluster DNS cannot listen on {args.cluster_dns}: {e.strerror}", file=sys.stderr, flush=True)
+    if args.cluster_dns:
+        candidates = [parse_hostport(args.cluster_dns)]
+    else:       # pods reach the node's address (through kube-dns' ClusterIP); 53 when free, else any port
+        host = primary_address()
+        candidates = [(host, 53), (host, 0)]
+    err: OSError | None = None
+    for host, port in candidates:
+        try:
+            bound = await dns.start(host, port)
+            break
+        except OSError as e:
+            err = e
+    else:
+        where = args.cluster_dns or f"{candidates[0][0]}:53"
+        print(f"ketch: cluster DNS cannot listen on {where}: {err.strerror if err else '?'}", file=sys.stderr,
+              flush=True)
         await dns.close()
         return
-    print(f"cluster DNS on {bound[0]}:{bound[1]} for {args.cluster_domain}", flush=True)
-    await _publish_dns(client, bound[0], bound[1])
+    published = await _publish_dns(client, bound[0], bound[1])
+    print(f"cluster DNS on {bound[0]}:{bound[1]} for {args.cluster_domain}"
+          f"{f', published as kube-system/kube-dns {published}' if published else ''}", flush=True)
     try:
         await stop.wait()
     finally:
         await dns.close()
 
 
-async def _publish_dns(client: Client, host: str, port: int) -> None:
+async def _publish_dns(client: Client, host: str, port: int) -> str:
     """Publish the DNS server as kube-system/kube-dns (10.43.0.10:53) when pods can reach it."""
     import ipaddress
 
@@ -70,25 +90,69 @@ async def _publish_dns(client: Client, host: str, port: int) -> None:
         host = primary_address()
     try:
         if ipaddress.ip_address(host).is_loopback:
-            return          # Endpoints may not point at loopback: no service for a loopback-only DNS
+            return ""       # Endpoints may not point at loopback: no service for a loopback-only DNS
         svc = await publish_dns_service(client, host, port, "10.43.0.10")
         log.info("cluster DNS published as kube-dns at %s", svc["spec"].get("clusterIP"))
+        return svc["spec"].get("clusterIP") or ""
     except (StatusError, ValueError) as e:
         if isinstance(e, StatusError) and e.code == 422:
             try:    # the address is taken, or another service CIDR: let the allocator pick
-                await publish_dns_service(client, host, port)
-                return
+                svc = await publish_dns_service(client, host, port)
+                return svc["spec"].get("clusterIP") or ""
             except StatusError as e2:
                 e = e2
         print(f"ketch: cannot publish the kube-dns service: {e}", file=sys.stderr, flush=True)
+        return ""
 
 
-async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, node_name: str) -> None:
+async def _run_proxy(client: Client, stop: asyncio.Event, args: argparse.Namespace, node_name: str,
+                     table: str | None = None) -> None:
     from ..proxy.proxier import Proxier
     addrs = [a for a in (getattr(args, "node_port_addresses", "") or "").split(",") if a]
-    proxier = Proxier(client, node_name, table=getattr(args, "table", "ketch"), node_port_addresses=addrs,
+    proxier = Proxier(client, node_name, table=table or getattr(args, "table", "ketch"), node_port_addresses=addrs,
                       netns=getattr(args, "netns", "") or None)
-    await proxier.run(stop)
+    task = asyncio.ensure_future(proxier.run(stop))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # `ketch up` cancels its components right after `stop`: let the proxy remove its table first.
+        if stop.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+        else:
+            task.cancel()
+        raise
+
+
+def default_table(data_dir: str) -> str:
+    """One nftables table per cluster (per data dir), so clusters on one machine keep apart."""
+    import hashlib
+    import os
+    return "ketch-" + hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
+
+
+async def proxy_unavailable(table: str) -> str | None:
+    """Why the proxy cannot run here, None when it can: root, and nftables that takes our table."""
+    import os
+    import shutil
+
+    from ..proxy import nft
+    if os.geteuid() != 0:
+        return "not running as root, which programming nftables needs"
+    try:
+        runner: list[str] | nft.LibNft = nft.LibNft()
+    except OSError:
+        if not shutil.which("nft"):
+            return "neither libnftables nor the nft command is installed"
+        runner = ["nft"]
+    try:
+        await nft.delete_table(table, runner)       # `add table` + `delete table`: a no-op that needs nftables
+    except (nft.NftError, OSError) as e:
+        return f"nftables does not work here ({str(e)[:200]})"
+    finally:
+        if isinstance(runner, nft.LibNft):
+            runner.close()
+    return None
 
 
 def primary_address() -> str:
@@ -107,12 +171,26 @@ async def _run_lb(client: Client, stop: asyncio.Event, addresses: list[str]) -> 
 
 
 async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespace) -> None:
+    from .main import default_data_dir
     tasks = []
-    if getattr(args, "cluster_dns", ""):
+    if not getattr(args, "no_dns", False):
         tasks.append(_run_dns(client, stop, args))
-    if getattr(args, "proxy", False):
-        tasks.append(_run_proxy(client, stop, args, getattr(args, "node_name", None) or socket.gethostname()))
+    why = None
+    if getattr(args, "no_proxy", False):
+        why = "--no-proxy"
+    elif getattr(args, "no_agent", False) and not getattr(args, "proxy", False):
+        why = "no node agent in this ketch up (--no-agent); the agents that join run their own, or use --proxy"
+    elif getattr(args, "runtime", None) == "fake":
+        why = "the fake runtime's pods have no network"
+    table = getattr(args, "proxy_table", "") or default_table(args.data_dir or default_data_dir())
+    if why is None:
+        why = await proxy_unavailable(table)
+    if why is None:
+        print(f"ketch proxy: on, nftables table ip {table} (turn off with --no-proxy)", flush=True)
+        tasks.append(_run_proxy(client, stop, args, getattr(args, "node_name", None) or socket.gethostname(), table))
         tasks.append(_run_lb(client, stop, getattr(args, "lb_address", None) or [primary_address()]))
+    else:
+        print(f"ketch proxy: off ({why}): service addresses do not reach pods from this host", flush=True)
     if tasks:
         await asyncio.gather(*tasks)
 

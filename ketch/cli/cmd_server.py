@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction, up: argparse.ArgumentParser) -> 
     p.add_argument("--tls-san", action="append", help="extra name or IP for the serving certificate")
     p.add_argument("--no-controllers", action="store_true", help="do not run the controller-manager here")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler here")
+    p.add_argument("--no-dns", action="store_true", help="do not run the cluster DNS here")
+    p.add_argument("--cluster-dns", default="", help="serve cluster DNS on ADDR:PORT (default: this host's "
+                   "address, port 53 or a free one)")
     p.add_argument("--compact-interval", type=float, default=COMPACT_INTERVAL, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true")
     return ["server"]

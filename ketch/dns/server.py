@@ -64,16 +64,25 @@ class ClusterDNS:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Start informers and listen on UDP and TCP; returns the bound (host, port)."""
+        """Listen on UDP and TCP (the same port; 0 picks one free for both), then start the
+        informers; returns the bound (host, port). OSError when the address cannot be had."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(10):
+            transport, _ = await loop.create_datagram_endpoint(lambda: _UDP(self), local_addr=(host, port))
+            bound = transport.get_extra_info("sockname")[:2]
+            try:
+                server = await asyncio.start_server(self._tcp_client, host, bound[1])
+            except OSError:
+                transport.close()
+                if port == 0 and attempt < 9:
+                    continue        # the TCP side of the port UDP got is taken: another one
+                raise
+            break
+        self._transports.append(transport)
+        self._servers.append(server)
         for inf in (self.services, self.endpoints):
             if inf is not None:
                 inf.start()
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _UDP(self), local_addr=(host, port))
-        self._transports.append(transport)
-        bound = transport.get_extra_info("sockname")[:2]
-        server = await asyncio.start_server(self._tcp_client, host, bound[1])
-        self._servers.append(server)
         if self.services is not None and self.endpoints is not None:
             await asyncio.wait_for(asyncio.gather(self.services.synced.wait(), self.endpoints.synced.wait()), 30)
         return bound[0], bound[1]

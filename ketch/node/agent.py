@@ -40,6 +40,7 @@ from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError,
 from .volumes import VolumeManager, referenced_objects, remove_orphaned_volumes
 
 log = logging.getLogger("ketch.node")
+DNS_LOOKUP_INTERVAL = 5.0       # seconds between lookups of kube-dns (1 s while it does not exist)
 
 
 @dataclass
@@ -235,11 +236,32 @@ class Agent:
             return
         if (pod.get("status") or {}).get("phase") in TERMINAL and not self.runtime.running(uid):
             return
+        if hasattr(self.runtime, "cluster_dns"):
+            await self._refresh_cluster_dns()
         ip = await self.runtime.run_sandbox(pod)
         if (pod.get("status") or {}).get("phase") not in TERMINAL:
             await self._refresh_volumes(pod, st)
             await self._converge(pod, st, ip)
         await self._report(pod, st, ip)
+
+    async def _refresh_cluster_dns(self) -> None:
+        """The cluster DNS for ClusterFirst pods: kube-system/kube-dns' ClusterIP (looked up at most
+        every few seconds); none when the service is missing, so pods get the host's resolv.conf."""
+        now = time.monotonic()
+        interval = DNS_LOOKUP_INTERVAL if self.runtime.cluster_dns else 1.0
+        if now - getattr(self, "_dns_checked", -1e9) < interval:
+            return
+        self._dns_checked = now
+        try:
+            svc = await self.client.get(self.client.resource("services"), "kube-system", "kube-dns")
+        except StatusError as e:
+            if e.code == 404:
+                self.runtime.cluster_dns = []
+            return
+        except (TimeoutError, OSError, aiohttp.ClientError):
+            return
+        ip = (svc.get("spec") or {}).get("clusterIP") or ""
+        self.runtime.cluster_dns = [ip] if ip and ip != "None" else []
 
     async def _converge(self, pod: dict, st: PodState, ip: str) -> None:
         spec = pod["spec"]

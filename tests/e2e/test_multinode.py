@@ -1,5 +1,6 @@
 """More nodes for real: three "hosts" made of network namespaces on one bridge; the server runs in
-one, a joined agent in each of the two others. Pods land on both nodes, talk across them, and when
+one, a joined agent in each of the two others. Pods land on both nodes, talk across them, a service
+over them answers on both hosts (each agent runs its node's proxy in its own namespace), and when
 one host dies its pods are replaced on the other.
 
 Everything lives in namespaces this test creates (addresses inside them only) and is removed at
@@ -23,6 +24,8 @@ import pytest
 
 from tests.conftest import BIN, KUBECTL
 
+TOOL = str(Path(__file__).resolve().parent.parent / "services" / "netns_tool.py")
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")
 
 
@@ -37,6 +40,7 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 class Hosts:
     tag: str
     subnet: str
+    base: str = ""
     names: dict[str, str] = field(default_factory=dict)     # role -> netns
     ips: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen] = field(default_factory=list)
@@ -115,6 +119,7 @@ def wait_for(cond, timeout: float, what: str):
 def cluster3(tmp_path_factory):
     base = tmp_path_factory.mktemp("multinode")
     h = make_hosts(["srv", "a", "b"])
+    h.base = str(base)
     try:
         srv_dir = base / "srv"
         srv_dir.mkdir()
@@ -171,6 +176,17 @@ def _deployment(name: str, command: list[str], replicas: int = 2) -> str:
                      "containers": [{"name": "c", "image": "host", "command": command}]}}}})
 
 
+# Answers with the address the request reached: which host's pod served it.
+WHO = ("import http.server\n"
+       "class H(http.server.BaseHTTPRequestHandler):\n"
+       "    def do_GET(self):\n"
+       "        body = self.connection.getsockname()[0].encode()\n"
+       "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+       "        self.wfile.write(body)\n"
+       "    def log_message(self, *a): pass\n"
+       "http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()\n")
+
+
 def test_two_joined_nodes_run_pods_that_talk_across_hosts_and_survive_a_host_loss(cluster3):
     h, kubectl = cluster3
     wait_for(lambda: _nodes_ready(kubectl) == {"host-a": "True", "host-b": "True"}, 30, "both nodes Ready")
@@ -179,7 +195,7 @@ def test_two_joined_nodes_run_pods_that_talk_across_hosts_and_survive_a_host_los
     assert {n["status"]["addresses"][0]["address"] for n in nodes} == {h.ips["a"], h.ips["b"]}
 
     # 1. pods on both nodes
-    kubectl("apply", "-f", "-", input=_deployment("web", [sys.executable, "-m", "http.server", "8080"]))
+    kubectl("apply", "-f", "-", input=_deployment("web", [sys.executable, "-c", WHO]))
 
     def web_running():
         pods = _pods(kubectl, "app=web")
@@ -202,10 +218,26 @@ def test_two_joined_nodes_run_pods_that_talk_across_hosts_and_survive_a_host_los
                      json.loads(kubectl("get", "pod", "probe", "-o", "json").stdout)["status"]["phase"],
                      30, "the probe pod to finish")
     assert phase == "Succeeded"
+
+    # 3. a service over both pods answers on both hosts: each agent's proxy programs its own namespace
+    for role in ("a", "b"):
+        log = (Path(h.base) / role / "agent.log").read_text()
+        assert "proxy on, nftables table ip ketch-" in log, log
+    kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8080")
+    wait_for(lambda: len(json.loads(kubectl("get", "endpoints", "web", "-o", "json").stdout).get("subsets", [{}])[0]
+                         .get("addresses") or []) == 2, 30, "two endpoints")
+    ip = json.loads(kubectl("get", "service", "web", "-o", "json").stdout)["spec"]["clusterIP"]
+    for role in ("a", "b"):
+        def tally(role=role):
+            r = sh("ip", "netns", "exec", h.names[role], sys.executable, TOOL, "get", ip, "80", "40")
+            t = json.loads(r.stdout)
+            return set(t) == {h.ips["a"], h.ips["b"]} and t
+        wait_for(tally, 30, f"the ClusterIP reaching both hosts' pods from host-{role}")
+    kubectl("delete", "service", "web")
     kubectl("delete", "deployment", "web", "--wait=false")
     wait_for(lambda: not _pods(kubectl, "app=web"), 30, "web pods gone")
 
-    # 3. host-b dies: its pods are replaced on host-a
+    # 4. host-b dies: its pods are replaced on host-a
     kubectl("apply", "-f", "-", input=_deployment("sleeper", ["sleep", "3600"]).replace(
         '"DoNotSchedule"', '"ScheduleAnyway"'))
     wait_for(lambda: sorted(p["spec"].get("nodeName", "") for p in _pods(kubectl, "app=sleeper")

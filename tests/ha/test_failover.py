@@ -22,10 +22,10 @@ def pair(tmp_path):
     etcd = start_etcd(tmp_path / "etcd", size=1)
     servers = []
     try:
-        a = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url], tmp_path / "a")
+        a = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url, "--no-dns"], tmp_path / "a")
         servers.append(a)
         shutil.copytree(a.data_dir / "pki", tmp_path / "b" / "pki")
-        b = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url], tmp_path / "b")
+        b = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url, "--no-dns"], tmp_path / "b")
         servers.append(b)
         yield a, b
     finally:

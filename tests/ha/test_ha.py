@@ -108,12 +108,12 @@ def ha(tmp_path_factory):
     etcd = start_etcd(base / "etcd", size=3)
     servers: list[Server] = []
     try:
-        a = _start([str(BIN / "ketch"), "up", "--datastore", etcd.url, "--no-agent"], base / "a")
+        a = _start([str(BIN / "ketch"), "up", "--datastore", etcd.url, "--no-agent", "--no-dns"], base / "a")
         servers.append(a)
         # The second server joins with the first one's CA, keys and tokens (docs/ha.md).
         shutil.copytree(a.data_dir / "pki", base / "b" / "pki")
         b = _start([sys.executable, "-c", _SERVER, "server", "--datastore", etcd.url,
-                    "--no-controllers", "--no-scheduler"], base / "b")
+                    "--no-controllers", "--no-scheduler", "--no-dns"], base / "b")
         servers.append(b)
         yield etcd, a, b
     finally:

@@ -174,7 +174,7 @@ def test_delete_honours_grace_period(process_cluster, tmp_path):
 
 def _agent(c, tmp_path, log_name: str) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", c.kubeconfig, "--runtime", "process",
-                             "--node-name", "restart-node", "--data-dir", str(tmp_path / "agent")],
+                             "--node-name", "restart-node", "--data-dir", str(tmp_path / "agent"), "--no-proxy"],
                             stdout=open(tmp_path / log_name, "wb"), stderr=subprocess.STDOUT)
 
 

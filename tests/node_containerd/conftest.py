@@ -60,7 +60,7 @@ class Node:
         t0 = time.time()
         self.proc = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", self.cluster.kubeconfig,
                                       "--runtime", "containerd", "--node-name", NODE, "--data-dir", str(self.data_dir),
-                                      "--crash-backoff", "1", *_kubelet_port()],
+                                      "--crash-backoff", "1", "--no-proxy", *_kubelet_port()],
                                      stdout=log, stderr=subprocess.STDOUT)
 
         def ready():

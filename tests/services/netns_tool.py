@@ -1,5 +1,6 @@
 """Run inside a test network namespace: `serve NAME=IP:PORT ...` starts HTTP "pods" answering
-their name; `get HOST PORT N [SOURCE_IP|-] [INTERVAL]` makes N requests on new connections and prints a JSON tally."""
+their name; `get HOST PORT N [SOURCE_IP|-] [INTERVAL]` makes N requests on new connections and prints a JSON tally;
+`loop HOST PORT STOPFILE INTERVAL` makes requests until STOPFILE exists, then prints the tally."""
 
 from __future__ import annotations
 
@@ -36,11 +37,14 @@ def serve(specs: list[str]) -> None:
     sys.stdin.read()      # until the test closes our stdin
 
 
-def get(host: str, port: int, n: int, source: str = "", interval: float = 0.0) -> None:
+def get(host: str, port: int, n: int, source: str = "", interval: float = 0.0, stop_file: str = "") -> None:
+    import os
     tally: dict[str, int] = {}
-    for i in range(n):
+    i = 0
+    while (i < n) if not stop_file else not os.path.exists(stop_file):
         if interval and i:
             time.sleep(interval)
+        i += 1
         try:
             c = http.client.HTTPConnection(host, port, timeout=2, source_address=(source, 0) if source else None)
             c.request("GET", "/")
@@ -55,6 +59,8 @@ def get(host: str, port: int, n: int, source: str = "", interval: float = 0.0) -
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2:])
+    elif sys.argv[1] == "loop":
+        get(sys.argv[2], int(sys.argv[3]), 0, interval=float(sys.argv[5]), stop_file=sys.argv[4])
     else:
         source = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else ""
         get(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), source, float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ...api.quantity import parse_quantity
 from .. import images, machine, volumes
+from ..dnsconfig import pod_dns_config
 from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
 from . import cri
 from .daemon import Containerd
@@ -76,6 +77,8 @@ class ContainerdRuntime(Runtime):
         self._by_id: dict[str, tuple[str, ContainerRecord]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._poller: asyncio.Task | None = None
+        self.cluster_dns: list[str] = []        # kube-dns' ClusterIP, set by the agent; empty: no cluster DNS
+        self.cluster_domain = "cluster.local"
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -255,9 +258,10 @@ class ContainerdRuntime(Runtime):
               "privileged": privileged}
         if psc.get("runAsUser") is not None:
             sc["run_as_user"] = {"value": psc["runAsUser"]}
+        dns = pod_dns_config(pod, self.cluster_dns, self.cluster_domain)     # None: the host's resolv.conf
         return {"metadata": {"name": meta["name"], "uid": uid, "namespace": ns, "attempt": 0},
                 "hostname": "" if host_net else (spec.get("hostname") or meta["name"])[:63],
-                "log_directory": log_dir, "port_mappings": ports,
+                "log_directory": log_dir, "port_mappings": ports, **({"dns_config": dns} if dns else {}),
                 "labels": {MANAGED: "true", UID: uid, "io.kubernetes.pod.name": meta["name"],
                            "io.kubernetes.pod.namespace": ns},
                 "annotations": {"ketch.io/log-directory": log_dir},
