@@ -283,7 +283,7 @@ def run_one(args: argparse.Namespace, datastore: str) -> dict[str, str]:
     # The apiserver alone, as the kube-apiserver + etcd figures it is compared with: no scheduler,
     # controllers or node agent writing status updates for the benchmark's pods.
     helptext = subprocess.run([str(BIN / "ketch"), "up", "--help"], capture_output=True, text=True).stdout
-    extra = [f for f in ("--no-scheduler", "--no-controllers", "--no-agent") if f in helptext]
+    extra = [f for f in ("--no-scheduler", "--no-controllers", "--no-agent", "--no-proxy", "--no-dns") if f in helptext]
     if args.full:
         extra = []
     if args.http:

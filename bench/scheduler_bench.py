@@ -106,7 +106,7 @@ async def bench(nodes: int, pods: int, in_process: bool, lease_interval: float) 
     port = free_port()
     procs: list[subprocess.Popen] = []
     log = open(os.path.join(data, "ketch.log"), "wb")
-    up = [str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port), "--http", "--no-agent"]
+    up = [str(BIN / "ketch"), "up", "--data-dir", data, "--port", str(port), "--http", "--no-agent", "--no-dns"]
     if not in_process:
         up.append("--no-scheduler")
     procs.append(subprocess.Popen(up, stdout=log, stderr=subprocess.STDOUT))
