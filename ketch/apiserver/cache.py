@@ -103,7 +103,7 @@ class CachedEvent:
 class Watcher:
     """A client's watch: a predicate, and a buffer its handler drains."""
 
-    __slots__ = ("namespace", "predicate", "encode", "buffer", "waiter", "closed", "rev", "index")
+    __slots__ = ("namespace", "predicate", "encode", "buffer", "waiter", "closed", "rev", "index", "sink")
 
     def __init__(self, namespace: str | None, predicate: Callable[[dict], bool] | None,
                  encode: Callable[[str, Entry, CachedEvent | None], bytes] | None = None,
@@ -118,6 +118,10 @@ class Watcher:
         # The handler's pending wait (one future, woken by push/close): an asyncio.Event plus
         # wait_for would cost a Task and a timer per event per watcher.
         self.waiter: asyncio.Future | None = None
+        # Set by the handler while it waits with nothing buffered: writes an event straight to the
+        # connection (True) or declines (False: slow client, closing), so the common case costs
+        # no task wake-up at all.
+        self.sink: Callable[[bytes], bool] | None = None
         self.closed = False
         self.rev = 0            # revision of the last event queued (for bookmarks)
 
@@ -137,6 +141,9 @@ class Watcher:
             data = ev.line(etype, entry)
         else:
             data = b'{"type":"' + etype.encode() + b'","object":' + entry.raw + b"}\n"
+        sink = self.sink
+        if sink is not None and not self.buffer and sink(data):
+            return
         self.buffer.append(data)
         if len(self.buffer) > WATCHER_BACKLOG:
             self.close()
@@ -167,16 +174,19 @@ class Watcher:
         if w is not None and not w.done():
             w.set_result(None)
 
-    async def wait(self, timeout: float) -> None:
-        """Until something is buffered or the watcher closed, at most `timeout` seconds."""
+    async def wait(self, timeout: float, sink: Callable[[bytes], bool] | None = None) -> None:
+        """Until something is buffered or the watcher closed, at most `timeout` seconds; meanwhile
+        events go to `sink` when it takes them."""
         if self.buffer or self.closed:
             return
         loop = asyncio.get_running_loop()
         w = self.waiter = loop.create_future()
         timer = loop.call_later(timeout, _expire, w)
+        self.sink = sink
         try:
             await w
         finally:
+            self.sink = None
             timer.cancel()
             self.waiter = None
 

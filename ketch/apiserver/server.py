@@ -81,6 +81,11 @@ def success_status(details: dict | None = None, code: int = 200) -> dict:
     return st
 
 
+# A watch event is written to its connection directly while less than this is waiting to be sent;
+# beyond it the watch handler writes (and waits for the client to drain).
+SINK_LIMIT = 256 * 1024
+
+
 class APIServer:
     """Routes requests to the resource service; owns the watch streams."""
 
@@ -632,15 +637,24 @@ class APIServer:
         self.watch_count += 1
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
         resp.enable_chunked_encoding()
+        transport = request.transport
+
+        def sink(data: bytes) -> bool:
+            """One event straight to the connection as an HTTP chunk, unless the client is slow."""
+            if transport is None or transport.is_closing() or transport.get_write_buffer_size() > SINK_LIMIT:
+                return False
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            return True
         try:
             await resp.prepare(request)
+            await resp.write(b"")       # the headers go out now: the sink writes after them
             last_bookmark = time.monotonic()
             while not watcher.closed:
                 now = time.monotonic()
                 if now >= deadline:
                     break
                 if not watcher.buffer:
-                    await watcher.wait(min(deadline - now, BOOKMARK_INTERVAL))
+                    await watcher.wait(min(deadline - now, BOOKMARK_INTERVAL), sink)
                 chunks = watcher.take()
                 if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_INTERVAL:
                     chunks.append(self._bookmark(ri, max(svc.cache.rev, watcher.rev)))
