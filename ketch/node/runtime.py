@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -91,6 +91,18 @@ class Runtime(abc.ABC):
 
     def container_session(self, uid: str, name: str) -> int | None:
         """The session id of the running attempt's processes (for resource metrics)."""
+        return None
+
+    def exec_command(self, uid: str, name: str, command: list[str],
+                     tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
+        """A host command line that runs `command` inside the container with its stdio passed through
+        (exiting with the command's status), and a coroutine function that kills the command when the
+        client goes away. None: exec runs `command` on the host with exec_context()."""
+        return None
+
+    def container_cgroup(self, uid: str, name: str) -> str | None:
+        """The running attempt's cgroup (its path below each hierarchy's root), for resource metrics;
+        None: the metrics come from container_session()."""
         return None
 
     def port_forward_host(self, uid: str) -> str | None:

@@ -22,7 +22,7 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -237,7 +237,8 @@ class NodeServer:
                     files = self.runtime.log_files(uid, name)
                     if runs and runs[-1].running and files:
                         live.add(files[-1])
-                        index_log(files[-1], self._sizes, now)
+                        if getattr(self.runtime, "log_format", "") != "cri":   # CRI records carry their time
+                            index_log(files[-1], self._sizes, now)
                         if rotate and rotate_log(files[-1], self.log_max_size, self.log_max_files):
                             self._sizes.pop(files[-1], None)
             for gone in set(self._sizes) - live:
@@ -293,6 +294,10 @@ class NodeServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
+        if getattr(self.runtime, "log_format", "") == "cri":
+            with contextlib.suppress(ConnectionError):     # the caller went away
+                await self._cri_log(request, resp, uid, ctr, path, rec, since, tail, limit, stamps, follow)
+            return resp
         try:
             sent = 0
 
@@ -362,6 +367,76 @@ class NodeServer:
             pass
         return resp
 
+    async def _cri_log(self, request: web.Request, resp: web.StreamResponse, uid: str, ctr: str, path: str,
+                       rec: Any, since: float | None, tail: int | None, limit: int | None, stamps: bool,
+                       follow: bool) -> None:
+        """A log of CRI records (the containerd runtime): the content only, as the kubelet prints it;
+        `timestamps` and `since*` use each record's own time."""
+        from .containerd import logs as cri_logs
+        sent = 0
+
+        async def emit(data: bytes) -> bool:
+            nonlocal sent
+            if limit is not None:
+                data = data[:max(limit - sent, 0)]
+            if data:
+                await resp.write(data)
+                sent += len(data)
+            return limit is None or sent < limit
+
+        try:
+            f = open(path, "rb")
+        except OSError:
+            await resp.write_eof()
+            return
+        with f:
+            data = b""
+            for p in log_chain(path)[:-1]:
+                with contextlib.suppress(OSError), open(p, "rb") as old:
+                    data += old.read()
+            current = f.read()
+            complete = current.rfind(b"\n") + 1
+            f.seek(complete)          # an unfinished record is read again when following
+            recs = cri_logs.records(data + current[:complete])
+            if since is not None:
+                recs = [r for r in recs if r.when >= since]
+            if tail is not None:
+                lines = cri_logs.group_lines(recs)
+                recs = [r for line in (lines[-tail:] if tail > 0 else []) for r in line]
+            text, at_start = cri_logs.render(recs, stamps)
+            go_on = await emit(text)
+            buf = b""
+            while follow and go_on:
+                if os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)     # rotated (copy-truncated) under us
+                    buf = b""
+                chunk = f.read(65536)
+                if chunk:
+                    buf += chunk
+                    complete = buf.rfind(b"\n") + 1
+                    if complete:
+                        recs = cri_logs.records(buf[:complete], time.time())
+                        buf = buf[complete:]
+                        if since is not None:
+                            recs = [r for r in recs if r.when >= since]
+                        text, at_start = cri_logs.render(recs, stamps, at_start)
+                        go_on = await emit(text)
+                    continue
+                t = request.transport
+                if t is None or t.is_closing():
+                    break      # the caller went away
+                latest = self.runtime.latest(uid, ctr)
+                if latest is not rec or not rec.running:
+                    # the attempt ended: containerd may still be writing what it said last
+                    await asyncio.sleep(FOLLOW_POLL)
+                    rest = buf + f.read()
+                    recs = cri_logs.records(rest if rest.endswith(b"\n") or not rest else rest + b"\n", time.time())
+                    if rest:
+                        await emit(cri_logs.render(recs, stamps, at_start)[0])
+                    break
+                await asyncio.sleep(FOLLOW_POLL)
+            await resp.write_eof()
+
     # -- exec / attach -----------------------------------------------------------------------
     def _running(self, pod: dict, uid: str, ctr: str) -> web.Response | None:
         self._container(pod, ctr)
@@ -407,7 +482,9 @@ class NodeServer:
         if not command:
             return await self._refuse(request, fail(400, "BadRequest",
                                                     "you must specify at least one command for the container"))
-        context = self.runtime.exec_context(uid, ctr)
+        tty = _truthy(q.get("tty"))
+        inside = self.runtime.exec_command(uid, ctr, command, tty)
+        context = self.runtime.exec_context(uid, ctr) if inside is None else (dict(os.environ), None)
         if context is None:
             return await self._refuse(request, fail(400, "BadRequest",
                                                     f"the {self.runtime.name} runtime cannot exec commands"))
@@ -415,7 +492,8 @@ class NodeServer:
         if not isinstance(ws, web.WebSocketResponse):
             return ws
         env, cwd = context
-        await run_exec(ws, command, env, cwd, _truthy(q.get("stdin")), _truthy(q.get("tty")))
+        argv, kill = inside if inside is not None else (None, None)
+        await run_exec(ws, command, env, cwd, _truthy(q.get("stdin")), tty, argv=argv, kill=kill)
         return ws
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
@@ -431,11 +509,21 @@ class NodeServer:
             return ws
         rec = self.runtime.latest(uid, ctr)
         reader = asyncio.create_task(_drain(ws))
+        cri = getattr(self.runtime, "log_format", "") == "cri"
+        buf = b""
         try:
             with open(files[-1], "rb") as f:
                 f.seek(0, os.SEEK_END)
                 while not ws.closed and not reader.done():
                     chunk = f.read(65536)
+                    if chunk and cri:    # CRI records: their content, on the channel of their stream
+                        from .containerd.logs import records
+                        buf += chunk
+                        complete = buf.rfind(b"\n") + 1
+                        for r in records(buf[:complete]):
+                            await ws.send_bytes(bytes([STDERR if r.stream == "stderr" else STDOUT]) + r.content)
+                        buf = buf[complete:]
+                        continue
                     if chunk:
                         await ws.send_bytes(bytes([STDOUT]) + chunk)
                         continue
@@ -472,11 +560,12 @@ class NodeServer:
         return ws
 
     # -- metrics -----------------------------------------------------------------------------
-    def _sessions(self) -> dict[tuple[str, str], int]:
-        out = {}
+    def _sessions(self) -> dict[tuple[str, str], int | str]:
+        """What to measure for each running container: its session id or its cgroup path."""
+        out: dict[tuple[str, str], int | str] = {}
         for uid in self.runtime.pod_uids():
             for name in self.runtime.containers(uid):
-                sid = self.runtime.container_session(uid, name)
+                sid = self.runtime.container_cgroup(uid, name) or self.runtime.container_session(uid, name)
                 if sid is not None:
                     out[(uid, name)] = sid
         return out
@@ -484,13 +573,14 @@ class NodeServer:
     async def resource_metrics(self, request: web.Request) -> web.Response:
         """{"node": {...}, "pods": [...]}: CPU in cores and memory in bytes, over a short window."""
         sessions = self._sessions()
-        sids = set(sessions.values())
-        now = metrics.sample(sids)
+        sids = {s for s in sessions.values() if isinstance(s, int)}
+        cgroups = {s for s in sessions.values() if isinstance(s, str)}
+        now = metrics.sample(sids, cgroups)
         old = self._samples[-1] if self._samples else None
         if old is None or now.at - old.at < 0.5 or now.at - old.at > 60:
             old = now
             await asyncio.sleep(0.5)
-            now = metrics.sample(sids)
+            now = metrics.sample(sids, cgroups)
         self._samples = [now]
         window = now.at - old.at
         pods = []
@@ -519,22 +609,25 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 
 
 async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str, str], cwd: str | None,
-                   stdin: bool, tty: bool) -> None:
-    """Run `command`, pumping the channels until it exits or the client goes; kill it if the client goes."""
+                   stdin: bool, tty: bool, argv: list[str] | None = None,
+                   kill: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run `command` (on the host, or through `argv` that runs it in a container), pumping the channels
+    until it exits or the client goes; kill it (`kill`, then its process group) if the client goes."""
     v5 = ws.ws_protocol == "v5.channel.k8s.io"
+    run = argv or command
     master = slave = None
     try:
         if tty:
             master, slave = pty.openpty()
             # A session leader that opens a terminal gets it as its controlling terminal.
             proc = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", 'exec "$@" <>"$0" >&0 2>&0', os.ttyname(slave), *command,
+                "/bin/sh", "-c", 'exec "$@" <>"$0" >&0 2>&0', os.ttyname(slave), *run,
                 stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True)
             os.close(slave)
             slave = None
         else:
             proc = await asyncio.create_subprocess_exec(
-                *command, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                *run, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
     except (OSError, subprocess.SubprocessError) as e:
         msg = f"failed to exec in container: exec: \"{command[0]}\": {getattr(e, 'strerror', None) or e}"
@@ -622,6 +715,11 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
             with contextlib.suppress(Exception):
                 await ws.send_bytes(bytes([ERROR]) + json.dumps(st).encode())
     finally:
+        if proc.returncode is None and kill is not None:   # the client went away: first the process inside
+            with contextlib.suppress(Exception):
+                await kill()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
         if proc.returncode is None:   # the client went away: nothing it started may outlive it
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

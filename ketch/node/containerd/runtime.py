@@ -13,9 +13,11 @@ import glob
 import logging
 import math
 import os
+import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ...api.quantity import parse_quantity
@@ -226,6 +228,34 @@ class ContainerdRuntime(Runtime):
         if sb is None or not sb.log_dir:
             return []
         return [os.path.join(sb.log_dir, name, f"{r.attempt}.log") for r in self.containers(uid).get(name) or ()]
+
+    # -- exec and metrics (the streaming node API) --------------------------------------------------
+    def exec_command(self, uid: str, name: str, command: list[str],
+                     tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
+        """`ctr tasks exec` with an exec id of ours: the process joins the container (its namespaces,
+        cgroup, the container's env, cwd and user, as CRI Exec does); the exit status is the command's.
+        The kill coroutine SIGKILLs that exec process (ctr then exits and deletes it)."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        cid, eid = rec.extra["cid"], "ketch-exec-" + secrets.token_hex(8)
+        fifo = os.path.join(self.daemon.dir, "fifo")
+        os.makedirs(fifo, mode=0o700, exist_ok=True)
+        base = [shutil.which("ctr") or "ctr", "--address", self.daemon.socket, "-n", "k8s.io", "tasks"]
+        argv = [*base, "exec", "--exec-id", eid, "--fifo-dir", fifo, *(["--tty"] if tty else []), cid, *command]
+
+        async def kill() -> None:
+            proc = await asyncio.create_subprocess_exec(*base, "kill", "--exec-id", eid, "--signal", "SIGKILL", cid,
+                                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
+        return argv, kill
+
+    def container_cgroup(self, uid: str, name: str) -> str | None:
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        return f"/{CGROUP_PARENT}/pod{uid}/{rec.extra['cid']}"    # cgroupfs: <cgroup parent>/<container id>
 
     def port_forward_host(self, uid: str) -> str | None:
         sb = self._sandboxes.get(uid)

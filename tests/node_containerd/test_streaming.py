@@ -1,0 +1,324 @@
+"""logs, exec, attach, port-forward and top on the containerd runtime, through the apiserver and the
+agent's node API, with the real kubectl (1.37 and 1.20) and the Python client."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from ketch.node import images
+from tests.conftest import KUBECTL, free_port
+from tests.node.conftest import apply, get_json, running_ready, wait_for
+
+from .conftest import NODE, container_status
+
+IMAGE = images.TEST_IMAGE
+KUBECTL_120 = "/opt/kubectl120/kubectl"     # scripts/ci-deps-kubectl120.sh
+STAMP = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z ")
+
+
+def pod(name: str, command: list[str], **spec) -> dict:
+    ctr = {"name": "main", "image": IMAGE, "command": command, **spec.pop("container", {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [ctr], "terminationGracePeriodSeconds": 1, **spec}}
+
+
+def start(c, name: str, command: list[str], **spec) -> dict:
+    apply(c, pod(name, command, **spec))
+    return wait_for(lambda: running_ready(c, name), timeout=60, what=f"{name} Running")
+
+
+def popen(c, *args: str, kubectl: str = KUBECTL) -> subprocess.Popen:
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home"))
+    return subprocess.Popen([kubectl, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+
+
+def agent_health(c) -> str:
+    """The agent's /healthz, called with the apiserver's client certificate (as only the apiserver may)."""
+    port = get_json(c, "node", NODE)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    pki = c.data_dir / "pki"
+    ctx.load_cert_chain(pki / "kubelet-client.crt", pki / "kubelet-client.key")
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=10) as r:
+        return r.read().decode()
+
+
+def host_processes(marker: str) -> list[int]:
+    """Processes (the containers' ones included: they are host processes too) whose command line has `marker`."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read().replace(b"\0", b" "):
+                    out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def to_container_stdout(c, name: str, script: str) -> None:
+    """Make the container's main process print something: write to its stdout from an exec."""
+    c.kubectl("exec", name, "--", "sh", "-c", f"({script}) > /proc/1/fd/1")
+
+
+@pytest.fixture(scope="module")
+def kc(ctd):
+    """The ctd cluster with its agent trusted by the apiserver: `ketch up --no-agent` plus a separate
+    `ketch agent --kubeconfig` share no CA, so give both the cluster CA as `ketch up` does for its own
+    agent (the apiserver's client certificate and the agent's serving one), then restart the agent."""
+    from ketch.cli.cmd_agent import _issue_serving_cert
+    c, node = ctd
+    node.stop()
+    _issue_serving_cert(str(c.data_dir), str(node.data_dir))
+    node.start()
+    return c
+
+
+@pytest.fixture(scope="module")
+def shell(kc):
+    c = kc
+    start(c, "shell", ["sh", "-c", "echo hello; sleep 0.2; echo oops >&2; exec sleep 3600"],
+          container={"env": [{"name": "GREETING", "value": "from the pod spec"}]})
+    return c
+
+
+def test_logs_text_only_timestamps_tail_limit_since(shell):
+    c = shell
+    wait_for(lambda: c.kubectl("logs", "shell").stdout == "hello\noops\n", what="the first lines")
+    long = "x" * 40000          # containerd splits lines over 16 KiB into partial (P) records
+    to_container_stdout(c, "shell", "printf 'no newline yet'; sleep 0.3; echo ' now'; "
+                                    "head -c 40000 /dev/zero | tr '\\0' x; echo")
+    text = wait_for(lambda: (t := c.kubectl("logs", "shell").stdout).count("\n") == 4 and t,
+                    what="four lines")
+    assert text == f"hello\noops\nno newline yet now\n{long}\n", text[:200]
+    stamped = c.kubectl("logs", "shell", "--timestamps").stdout.encode().splitlines(keepends=True)
+    assert len(stamped) == 4 and all(STAMP.match(line) for line in stamped)
+    assert [STAMP.sub(b"", line) for line in stamped] == [b"hello\n", b"oops\n", b"no newline yet now\n",
+                                                          long.encode() + b"\n"]
+    assert c.kubectl("logs", "shell", "--tail=2").stdout == f"no newline yet now\n{long}\n"
+    assert c.kubectl("logs", "shell", "--tail=0").stdout == ""
+    assert c.kubectl("logs", "shell", "--limit-bytes=8").stdout == "hello\noo"
+    assert c.kubectl("logs", "shell", "--since=1h").stdout == text
+    # --since-time (kubectl sends whole seconds) against the records' own times, from containerd
+    second = STAMP.match(stamped[2]).group(0)[:19].decode() + "Z"
+    expect = b"".join(STAMP.sub(b"", line) for line in stamped if line[:19].decode() + "Z" >= second)
+    assert c.kubectl("logs", "shell", f"--since-time={second}").stdout.encode() == expect
+    future = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert c.kubectl("logs", "shell", f"--since-time={future}").stdout == ""
+
+
+def test_logs_follow_sees_new_lines(shell):
+    c = shell
+    f = popen(c, "logs", "-f", "--tail=1", "shell")
+    try:
+        first = f.stdout.readline()
+        assert first and not first.startswith("hello")
+        to_container_stdout(c, "shell", "echo fresh line; sleep 0.2; echo to stderr > /proc/1/fd/2")
+        assert f.stdout.readline() == "fresh line\n"
+        assert f.stdout.readline() == "to stderr\n"
+    finally:
+        f.kill()
+        f.wait()
+
+
+def test_logs_previous_after_restart(kc):
+    c = kc
+    script = "if [ -f /data/ran ]; then echo second run; exec sleep 3600; fi; touch /data/ran; echo first run; exit 1"
+    m = pod("again", ["sh", "-c", script], volumes=[{"name": "data", "emptyDir": {}}],
+            container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]})
+    apply(c, m)
+    wait_for(lambda: (container_status(c, "again").get("restartCount") or 0) >= 1 and running_ready(c, "again"),
+             timeout=60, what="a restart")
+    assert c.kubectl("logs", "again", "--previous").stdout == "first run\n"
+    wait_for(lambda: c.kubectl("logs", "again").stdout == "second run\n", what="the current attempt's log")
+    r = c.kubectl("logs", "shell", "--previous", check=False)
+    assert r.returncode != 0 and "previous terminated container" in r.stderr
+    c.kubectl("delete", "pod", "again", "--wait=false")
+
+
+def test_exec_runs_inside_the_container(shell):
+    c = shell
+    r = c.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert r.returncode == 3 and r.stdout == "out\n" and "err" in r.stderr
+    assert "command terminated with exit code 3" in r.stderr
+    assert c.kubectl("exec", "-i", "shell", "--", "cat", input="hi\nthere\n").stdout == "hi\nthere\n"
+    # the container's PID namespace (PID 1 is its sleep), hostname, filesystem and environment
+    assert c.kubectl("exec", "shell", "--", "cat", "/proc/1/cmdline").stdout == "sleep\x003600\x00"
+    assert c.kubectl("exec", "shell", "--", "hostname").stdout == "shell\n"
+    assert c.kubectl("exec", "shell", "--", "cat", "/www/index.html").stdout == "hello from ketch\n"
+    assert c.kubectl("exec", "shell", "--", "sh", "-c", "echo $GREETING").stdout == "from the pod spec\n"
+    big = c.kubectl("exec", "shell", "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x").stdout
+    assert len(big) == 3000000 and set(big) == {"x"}
+    r = c.kubectl("exec", "shell", "--", "sh", "-c", "kill -9 $$", check=False)
+    assert r.returncode == 137
+
+
+def test_python_client_exec_tty_resize_and_stdin(shell):
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+    c = shell
+    config.load_kube_config(c.kubeconfig)
+    v1 = client.CoreV1Api()
+    r = stream(v1.connect_get_namespaced_pod_exec, "shell", "default", command=["sh", "-c", "echo a; exit 4"],
+               stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False)
+    r.run_forever(timeout=30)
+    assert r.read_stdout() == "a\n" and r.returncode == 4
+    out = stream(v1.connect_get_namespaced_pod_exec, "shell", "default", command=["tty"],
+                 stderr=True, stdout=True, stdin=False, tty=True)
+    assert out.startswith("/dev/pts/")
+    sh = stream(v1.connect_get_namespaced_pod_exec, "shell", "default", command=["sh"],
+                stderr=True, stdout=True, stdin=True, tty=True, _preload_content=False)
+    try:
+        sh.write_channel(4, json.dumps({"Width": 123, "Height": 45}))
+        seen = ""
+
+        def sized():
+            nonlocal seen
+            sh.write_stdin("stty size\n")
+            sh.update(timeout=2)
+            seen += sh.read_stdout() if sh.peek_stdout() else ""
+            return "45 123" in seen
+        wait_for(sized, timeout=30, interval=0.2, what="the resized terminal")
+        sh.write_stdin("exit 5\n")
+        sh.run_forever(timeout=30)
+        assert sh.returncode == 5
+    finally:
+        sh.close()
+
+
+def test_attach_streams_the_containers_output(kc):
+    c = kc
+    start(c, "counter", ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line $i; echo err $i >&2; sleep 0.2; done"])
+    a = popen(c, "attach", "counter")
+    try:
+        assert re.fullmatch(r"(line|err) \d+\n", a.stdout.readline())
+        got = {a.stdout.readline().split()[0] for _ in range(6)}
+        assert got == {"line", "err"}     # stdout and stderr, prefixes stripped
+    finally:
+        a.kill()
+        a.wait()
+    c.kubectl("delete", "pod", "counter", "--wait=false")
+
+
+@pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")
+def test_kubectl_120_logs_and_exec_over_spdy(shell):
+    c = shell
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home120"))
+
+    def k120(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([KUBECTL_120, *args], input=input, capture_output=True, text=True, timeout=60, env=env)
+    assert k120("logs", "shell", "--tail=-1").stdout.startswith("hello\noops\n")
+    r = k120("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3 and r.stdout == "out\n" and "err" in r.stderr
+    assert k120("exec", "-i", "shell", "--", "cat", input="piped\n").stdout == "piped\n"
+    marker = "31348.25"
+    p = subprocess.Popen([KUBECTL_120, "exec", "shell", "--", "sleep", marker], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    p.kill()
+    p.wait()
+    wait_for(lambda: not host_processes(f"sleep {marker}"), timeout=30, what="the exec'd process to be killed")
+
+
+def _http_get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_port_forward_to_httpd_in_the_pod(kc):
+    c = kc
+    start(c, "web", ["httpd", "-f", "-p", "8080", "-h", "/www"],
+          container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}})
+    local = free_port()
+    pf = popen(c, "port-forward", "pod/web", f"{local}:8080")
+    try:
+        assert "Forwarding from 127.0.0.1" in pf.stdout.readline()
+        with concurrent.futures.ThreadPoolExecutor(20) as ex:
+            pages = list(ex.map(lambda _: _http_get(local), range(20)))
+        assert all(p.startswith(b"HTTP/1.0 200") and p.endswith(b"hello from ketch\n") for p in pages)
+    finally:
+        pf.terminate()
+        pf.wait()
+    local = free_port()
+    pf = popen(c, "port-forward", "pod/web", f"{local}:8081")      # nothing listens there
+    try:
+        pf.stdout.readline()
+        _http_get(local)
+        err = pf.communicate(timeout=30)[1]
+        assert "failed to connect to localhost:8081" in err and "Connection refused" in err
+    finally:
+        pf.kill()
+        pf.wait()
+
+
+def test_top_reads_the_container_cgroups(kc):
+    c = kc
+    start(c, "burner", ["sh", "-c", "while :; do :; done"])
+    time.sleep(1)     # a window with some CPU use in it
+    nodes = c.kubectl("top", "nodes").stdout.splitlines()
+    assert nodes[0].split()[:2] == ["NAME", "CPU(cores)"] and nodes[1].startswith(NODE)
+
+    def burning():
+        rows = [ln.split() for ln in c.kubectl("top", "pods").stdout.splitlines() if ln.startswith("burner")]
+        return rows and int(rows[0][1].rstrip("m")) > 100 and rows[0]
+    row = wait_for(burning, timeout=30, interval=1, what="the burner's CPU in kubectl top")
+    assert row[2].endswith("Mi")
+    one = json.loads(c.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/burner").stdout)
+    assert one["kind"] == "PodMetrics" and one["containers"][0]["name"] == "main"
+    assert int(one["containers"][0]["usage"]["memory"].rstrip("Ki")) > 0
+    c.kubectl("delete", "pod", "burner", "--wait=false")
+
+
+def test_bad_input(shell):
+    c = shell
+    r = c.kubectl("exec", "shell", "-c", "nope", "--", "ls", check=False)
+    assert r.returncode != 0 and "container nope is not valid for pod shell" in r.stderr
+    r = c.kubectl("exec", "shell", "--", "/no/such/binary", check=False)
+    assert r.returncode != 0 and "no such file" in r.stderr.lower()
+    apply(c, pod("finished", ["sh", "-c", "echo bye"], restartPolicy="Never"))
+    wait_for(lambda: get_json(c, "pod", "finished").get("status", {}).get("phase") == "Succeeded",
+             timeout=60, what="Succeeded")
+    r = c.kubectl("exec", "finished", "--", "ls", check=False)
+    assert r.returncode != 0 and "completed pod" in r.stderr
+    assert c.kubectl("logs", "finished").stdout == "bye\n"      # logs of a terminated container
+    r = c.kubectl("attach", "finished", check=False)
+    assert r.returncode != 0 and "completed pod" in r.stderr
+    c.kubectl("delete", "pod", "finished", "--wait=false")
+
+
+def test_dropped_clients_leave_nothing_behind(shell):
+    c = shell
+    marker = "31347.25"
+    ex = popen(c, "exec", "shell", "--", "sleep", marker)
+    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    f = popen(c, "logs", "-f", "shell")
+    wait_for(lambda: "active streams: 2" in agent_health(c), what="two streams on the agent")
+    for p in (ex, f):
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    wait_for(lambda: not host_processes(f"sleep {marker}"), timeout=30, what="the exec'd process to be killed")
+    wait_for(lambda: "active streams: 0" in agent_health(c), timeout=30, what="no stream left on the agent")
+    # tty and stdin: the same
+    ex = popen(c, "exec", "-i", "-t", "shell", "--", "sleep", marker)
+    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    ex.send_signal(signal.SIGKILL)
+    ex.wait()
+    wait_for(lambda: not host_processes(f"sleep {marker}"), timeout=30, what="the exec'd process to be killed")
+    wait_for(lambda: "active streams: 0" in agent_health(c), timeout=30, what="no stream left on the agent")
