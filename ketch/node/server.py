@@ -22,6 +22,7 @@ import struct
 import subprocess
 import termios
 import time
+import tty as tty_mod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -619,6 +620,8 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
     try:
         if tty:
             master, slave = pty.openpty()
+            if argv:     # the terminal is the runtime's (in the container): ours only passes bytes through
+                tty_mod.setraw(slave)
             # A session leader that opens a terminal gets it as its controlling terminal.
             proc = await asyncio.create_subprocess_exec(
                 "/bin/sh", "-c", 'exec "$@" <>"$0" >&0 2>&0', os.ttyname(slave), *run,
@@ -674,9 +677,10 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
 
     async def read_client() -> None:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not msg.data:
                 continue
-            ch, data = msg.data[0], msg.data[1:]
+            raw = msg.data if msg.type == WSMsgType.BINARY else msg.data.encode()   # the Python client sends str as text
+            ch, data = raw[0], raw[1:]
             if ch == STDIN and data:
                 if master is not None:
                     os.write(master, data)
@@ -715,16 +719,16 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
             with contextlib.suppress(Exception):
                 await ws.send_bytes(bytes([ERROR]) + json.dumps(st).encode())
     finally:
-        if proc.returncode is None and kill is not None:   # the client went away: first the process inside
-            with contextlib.suppress(Exception):
-                await kill()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
-        if proc.returncode is None:   # the client went away: nothing it started may outlive it
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        gone = proc.returncode is None     # the client went away: nothing it started may outlive it
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
+        if gone and kill is not None:
+            # the process in the container is not ours: once the host side cannot start it any more
+            # (its process group is dead), the runtime kills it
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+            with contextlib.suppress(Exception):
+                await kill()
         for t in (client, *outputs):
             t.cancel()
         done_out.cancel()

@@ -244,11 +244,16 @@ class ContainerdRuntime(Runtime):
         base = [shutil.which("ctr") or "ctr", "--address", self.daemon.socket, "-n", "k8s.io", "tasks"]
         argv = [*base, "exec", "--exec-id", eid, "--fifo-dir", fifo, *(["--tty"] if tty else []), cid, *command]
 
-        async def kill() -> None:
-            proc = await asyncio.create_subprocess_exec(*base, "kill", "--exec-id", eid, "--signal", "SIGKILL", cid,
-                                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(proc.wait(), 10)
+        async def kill() -> None:     # called once ctr is dead: SIGKILL the process, forget it, drop its FIFOs
+            for args in (("kill", "--exec-id", eid, "--signal", "SIGKILL", cid), ("delete", "--exec-id", eid, cid)):
+                proc = await asyncio.create_subprocess_exec(*base, *args, stdout=subprocess.DEVNULL,
+                                                            stderr=subprocess.DEVNULL)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 10)
+                if args[0] == "kill":
+                    await asyncio.sleep(0.1)     # let the shim reap it before the delete
+            for f in glob.glob(os.path.join(fifo, "*", eid + "-*")):
+                shutil.rmtree(os.path.dirname(f), ignore_errors=True)
         return argv, kill
 
     def container_cgroup(self, uid: str, name: str) -> str | None:
