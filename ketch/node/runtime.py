@@ -105,6 +105,11 @@ class Runtime(abc.ABC):
         None: the metrics come from container_session()."""
         return None
 
+    async def pod_netns(self, uid: str) -> str | None:
+        """A path to the pod's network namespace: port-forward then connects to localhost in there,
+        as the kubelet does (None: to port_forward_host())."""
+        return None
+
     def port_forward_host(self, uid: str) -> str | None:
         """The address port-forward connects to for this pod (None: not supported)."""
         return None

@@ -553,11 +553,12 @@ class NodeServer:
         if not isinstance(ws, web.WebSocketResponse):
             return ws
         from .streams import port_forward_spdy, port_forward_v4
+        netns = await self.runtime.pod_netns(uid)
         if ws.ws_protocol == "SPDY/3.1+portforward.k8s.io":
-            await port_forward_spdy(ws, host, pod["metadata"]["name"])
+            await port_forward_spdy(ws, host, pod["metadata"]["name"], netns)
             return ws
         ports = [int(p) for v in request.query.getall("ports", []) for p in v.split(",") if p]
-        await port_forward_v4(ws, host, ports, pod["metadata"]["name"])
+        await port_forward_v4(ws, host, ports, pod["metadata"]["name"], netns)
         return ws
 
     # -- metrics -----------------------------------------------------------------------------

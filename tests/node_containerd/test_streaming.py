@@ -247,28 +247,59 @@ def _http_get(port: int) -> bytes:
 
 def test_port_forward_to_httpd_in_the_pod(kc):
     c = kc
-    start(c, "web", ["httpd", "-f", "-p", "8080", "-h", "/www"],
+    # one httpd on the pod IP, one on the pod's loopback only (reachable from inside its network namespace)
+    start(c, "web", ["sh", "-c", "httpd -p 127.0.0.1:8081 -h /www && exec httpd -f -p 8080 -h /www"],
           container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}})
+    for port in (8080, 8081):
+        local = free_port()
+        pf = popen(c, "port-forward", "pod/web", f"{local}:{port}")
+        try:
+            assert "Forwarding from 127.0.0.1" in pf.stdout.readline()
+            with concurrent.futures.ThreadPoolExecutor(20) as ex:
+                pages = list(ex.map(_http_get, [local] * 20))
+            assert all(p.startswith(b"HTTP/1.1 200 OK") and p.endswith(b"hello from ketch\n") for p in pages), \
+                pages[:2]
+        finally:
+            pf.terminate()
+            pf.wait()
     local = free_port()
-    pf = popen(c, "port-forward", "pod/web", f"{local}:8080")
-    try:
-        assert "Forwarding from 127.0.0.1" in pf.stdout.readline()
-        with concurrent.futures.ThreadPoolExecutor(20) as ex:
-            pages = list(ex.map(lambda _: _http_get(local), range(20)))
-        assert all(p.startswith(b"HTTP/1.1 200 OK") and p.endswith(b"hello from ketch\n") for p in pages), pages[:2]
-    finally:
-        pf.terminate()
-        pf.wait()
-    local = free_port()
-    pf = popen(c, "port-forward", "pod/web", f"{local}:8081")      # nothing listens there
+    pf = popen(c, "port-forward", "pod/web", f"{local}:8082")      # nothing listens there
     try:
         pf.stdout.readline()
         _http_get(local)
         err = pf.communicate(timeout=30)[1]
-        assert "failed to connect to localhost:8081" in err and "Connection refused" in err
+        assert "failed to connect to localhost:8082" in err and "Connection refused" in err
     finally:
         pf.kill()
         pf.wait()
+
+
+def test_python_client_port_forward(kc):
+    from kubernetes import client, config
+    from kubernetes.stream import portforward
+    c = kc
+    config.load_kube_config(c.kubeconfig)
+    v1 = client.CoreV1Api()
+
+    def fetch(port):
+        pf = portforward(v1.connect_get_namespaced_pod_portforward, "web", "default", ports=str(port))
+        s = pf.socket(port)
+        s.setblocking(True)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        s.close()
+        pf.close()
+        return data
+    with concurrent.futures.ThreadPoolExecutor(10) as ex:
+        assert all(p.endswith(b"hello from ketch\n") for p in ex.map(fetch, [8080, 8081] * 5))
+    pf = portforward(v1.connect_get_namespaced_pod_portforward, "web", "default", ports="8082")
+    s = pf.socket(8082)
+    s.setblocking(True)
+    assert s.recv(10) == b""
+    assert "Connection refused" in pf.error(8082)
+    pf.close()
 
 
 def test_top_reads_the_container_cgroups(kc):

@@ -44,7 +44,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "PodSandboxStatus": {"id": _f(1, S), "metadata": _f(2, "PodSandboxMetadata"), "state": _f(3, N),
                          "created_at": _f(4, N), "network": _f(5, "PodSandboxNetworkStatus"),
                          "labels": _f(7, "map"), "annotations": _f(8, "map")},
-    "PodSandboxStatusResponse": {"status": _f(1, "PodSandboxStatus")},
+    "PodSandboxStatusResponse": {"status": _f(1, "PodSandboxStatus"), "info": _f(2, "map")},   # info: verbose
     "PodSandboxStateValue": {"state": _f(1, N)},
     "PodSandboxFilter": {"id": _f(1, S), "state": _f(2, "PodSandboxStateValue"), "label_selector": _f(3, "map")},
     "ListPodSandboxRequest": {"filter": _f(1, "PodSandboxFilter")},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import math
 import os
@@ -261,6 +262,18 @@ class ContainerdRuntime(Runtime):
         if rec is None or not rec.running or not rec.extra.get("cid"):
             return None
         return f"/{CGROUP_PARENT}/pod{uid}/{rec.extra['cid']}"    # cgroupfs: <cgroup parent>/<container id>
+
+    async def pod_netns(self, uid: str) -> str | None:
+        """The sandbox's network namespace, through its PID (PodSandboxStatus verbose info)."""
+        sb = self._sandboxes.get(uid)
+        if sb is None or not sb.id:
+            return None
+        try:
+            st = await self.cri.call("PodSandboxStatus", {"pod_sandbox_id": sb.id, "verbose": True}, timeout=10)
+            pid = int(json.loads((st.get("info") or {}).get("info") or "{}").get("pid") or 0)
+        except (cri.CRIError, ValueError, TypeError):
+            return None
+        return f"/proc/{pid}/ns/net" if pid > 0 and os.path.exists(f"/proc/{pid}/ns/net") else None
 
     def port_forward_host(self, uid: str) -> str | None:
         sb = self._sandboxes.get(uid)
