@@ -105,6 +105,11 @@ class Runtime(abc.ABC):
         None: the metrics come from container_session()."""
         return None
 
+    async def attach_url(self, uid: str, name: str, stdin: bool, tty: bool) -> str | None:
+        """A URL of the runtime's streaming server that attaches to the running container over the
+        v4 channel WebSocket protocol (None: attach follows the container's log instead)."""
+        return None
+
     async def pod_netns(self, uid: str) -> str | None:
         """A path to the pod's network namespace: port-forward then connects to localhost in there,
         as the kubelet does (None: to port_forward_host())."""

@@ -216,6 +216,24 @@ def test_attach_streams_the_containers_output(kc):
     c.kubectl("delete", "pod", "counter", "--wait=false")
 
 
+def test_attach_with_stdin(kc):
+    c = kc
+    start(c, "reader", ["sh", "-c", "echo ready; while read l; do echo got $l; done"], container={"stdin": True})
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home"))
+    a = subprocess.Popen([KUBECTL, "attach", "-i", "reader"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        for word in ("hello", "again"):
+            a.stdin.write(word + "\n")
+            a.stdin.flush()
+            assert a.stdout.readline() == f"got {word}\n"     # through the container's stdin
+    finally:
+        a.kill()
+        a.wait()
+    assert c.kubectl("logs", "reader").stdout == "ready\ngot hello\ngot again\n"
+    c.kubectl("delete", "pod", "reader", "--wait=false")
+
+
 @pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")
 def test_kubectl_120_logs_and_exec_over_spdy(shell):
     c = shell

@@ -263,6 +263,21 @@ class ContainerdRuntime(Runtime):
             return None
         return f"/{CGROUP_PARENT}/pod{uid}/{rec.extra['cid']}"    # cgroupfs: <cgroup parent>/<container id>
 
+    async def attach_url(self, uid: str, name: str, stdin: bool, tty: bool) -> str | None:
+        """CRI Attach: a URL of containerd's streaming server (plain HTTP on 127.0.0.1, see daemon.py)."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        resp = await self.cri.call("Attach", {"container_id": rec.extra["cid"], "stdin": stdin, "tty": tty,
+                                              "stdout": True, "stderr": not tty}, timeout=10)
+        return resp.get("url") or None
+
+    @staticmethod
+    def stdio_config(container: dict) -> dict:
+        """The container's stdin/stdinOnce/tty (what `kubectl attach -i/-t` attaches to)."""
+        return {"stdin": bool(container.get("stdin")), "stdin_once": bool(container.get("stdinOnce")),
+                "tty": bool(container.get("tty"))}
+
     async def pod_netns(self, uid: str) -> str | None:
         """The sandbox's network namespace, through its PID (PodSandboxStatus verbose info)."""
         sb = self._sandboxes.get(uid)
@@ -390,7 +405,7 @@ class ContainerdRuntime(Runtime):
                            "io.kubernetes.pod.name": meta["name"],
                            "io.kubernetes.pod.namespace": meta.get("namespace") or "default"},
                 "annotations": {"io.kubernetes.container.restartCount": str(attempt)},
-                "log_path": f"{name}/{attempt}.log",
+                "log_path": f"{name}/{attempt}.log", **self.stdio_config(container),
                 "linux": {"resources": resources, "security_context": sc}}
 
     def _mounts(self, pod: dict, container: dict) -> list[dict]:
