@@ -698,13 +698,21 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
         return
     loop = asyncio.get_running_loop()
 
+    start_error = b""     # the runtime could not start the command (ctr says so on its stderr, first)
+
     async def pump(reader: asyncio.StreamReader | None, channel: int) -> None:
+        nonlocal start_error
         if reader is None:
             return
+        first = True
         while True:
             data = await reader.read(65536)
             if not data:
                 return
+            if first and argv and channel == STDERR and data.startswith(b"ctr: OCI runtime exec failed"):
+                start_error = data[5:].strip()
+                continue
+            first = False
             await ws.send_bytes(bytes([channel]) + data)
 
     async def pump_pty(fd: int) -> None:
@@ -763,6 +771,10 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
             code = proc.returncode or 0
             if code == 0:
                 st: dict[str, Any] = {"metadata": {}, "status": "Success"}
+            elif start_error:    # as the kubelet reports a failed CRI exec: an internal error, not an exit code
+                st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+                      "message": "Internal error occurred: error executing command in container: failed to exec "
+                                 f"in container: {start_error.decode(errors='replace')}"}
             else:
                 st = {"metadata": {}, "status": "Failure",
                       "message": f"command terminated with non-zero exit code: error executing command "

@@ -4,14 +4,17 @@ agent's node API, with the real kubectl (1.37 and 1.20) and the Python client.""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import json
 import os
+import queue
 import re
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -132,6 +135,38 @@ def test_logs_follow_sees_new_lines(shell):
     finally:
         f.kill()
         f.wait()
+
+
+def test_logs_across_rotation(kc, ctd):
+    c, node = kc, ctd[1]
+    p = start(c, "chatty", ["sh", "-c", "echo first; exec sleep 3600"])
+    f = popen(c, "logs", "-f", "chatty")
+    got: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [got.put(line) for line in f.stdout], daemon=True).start()
+    try:
+        assert got.get(timeout=60) == "first\n"
+        # 11000 lines of 1000 bytes: past the agent's 10 MiB rotation size
+        to_container_stdout(c, "chatty", "head -c 10989000 /dev/zero | tr '\\0' x | fold -w 999; echo")
+        log_dir = node.data_dir / "pods" / f"default_chatty_{p['metadata']['uid']}" / "main"
+        wait_for(lambda: (log_dir / "0.log.1").exists(), timeout=60, interval=0.5, what="the log rotated")
+        to_container_stdout(c, "chatty", "echo after rotation")
+
+        def followed_on():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    if got.get(timeout=1) == "after rotation\n":
+                        return True
+            return False
+        wait_for(followed_on, timeout=60, interval=0, what="the follower to see the line after the rotation")
+    finally:
+        f.kill()
+        f.wait()
+    text = c.kubectl("logs", "chatty").stdout      # the rotated file and the current one, in order
+    lines = text.splitlines()
+    assert len(lines) == 11002 and lines[0] == "first" and lines[-1] == "after rotation"
+    assert set(lines[1:-1]) == {"x" * 999}
+    assert c.kubectl("logs", "chatty", "--tail=2").stdout == "x" * 999 + "\nafter rotation\n"
+    c.kubectl("delete", "pod", "chatty", "--wait=false")
 
 
 def test_logs_previous_after_restart(kc):
@@ -343,7 +378,10 @@ def test_bad_input(shell):
     r = c.kubectl("exec", "shell", "-c", "nope", "--", "ls", check=False)
     assert r.returncode != 0 and "container nope is not valid for pod shell" in r.stderr
     r = c.kubectl("exec", "shell", "--", "/no/such/binary", check=False)
-    assert r.returncode != 0 and "no such file" in r.stderr.lower()
+    assert r.returncode != 0 and "no such file" in r.stderr.lower() and "ctr:" not in r.stderr
+    r = c.kubectl("exec", "shell", "--", "nosuchcmd", check=False)
+    assert r.returncode != 0 and 'exec: "nosuchcmd": executable file not found in $PATH' in r.stderr
+    assert "Internal error occurred" in r.stderr
     apply(c, pod("finished", ["sh", "-c", "echo bye"], restartPolicy="Never"))
     wait_for(lambda: get_json(c, "pod", "finished").get("status", {}).get("phase") == "Succeeded",
              timeout=60, what="Succeeded")
