@@ -398,13 +398,11 @@ class NodeServer:
             current = f.read()
             complete = current.rfind(b"\n") + 1
             f.seek(complete)          # an unfinished record is read again when following
-            recs = cri_logs.records(data + current[:complete])
-            if since is not None:
-                recs = [r for r in recs if r.when >= since]
-            if tail is not None:
-                lines = cri_logs.group_lines(recs)
-                recs = [r for line in (lines[-tail:] if tail > 0 else []) for r in line]
-            text, at_start = cri_logs.render(recs, stamps)
+            data += current[:complete]
+            if since is not None or tail is not None:
+                data = cri_logs.select_lines(data, since, tail)
+            text, at_start = cri_logs.render_bytes(data, stamps)
+            del data, current
             go_on = await emit(text)
             buf = b""
             while follow and go_on:
@@ -416,11 +414,10 @@ class NodeServer:
                     buf += chunk
                     complete = buf.rfind(b"\n") + 1
                     if complete:
-                        recs = cri_logs.records(buf[:complete], time.time())
-                        buf = buf[complete:]
+                        data, buf = buf[:complete], buf[complete:]
                         if since is not None:
-                            recs = [r for r in recs if r.when >= since]
-                        text, at_start = cri_logs.render(recs, stamps, at_start)
+                            data = cri_logs.select_lines(data, since, None)
+                        text, at_start = cri_logs.render_bytes(data, stamps, at_start)
                         go_on = await emit(text)
                     continue
                 t = request.transport
@@ -431,9 +428,9 @@ class NodeServer:
                     # the attempt ended: containerd may still be writing what it said last
                     await asyncio.sleep(FOLLOW_POLL)
                     rest = buf + f.read()
-                    recs = cri_logs.records(rest if rest.endswith(b"\n") or not rest else rest + b"\n", time.time())
                     if rest:
-                        await emit(cri_logs.render(recs, stamps, at_start)[0])
+                        await emit(cri_logs.render_bytes(rest if rest.endswith(b"\n") else rest + b"\n", stamps,
+                                                         at_start)[0])
                     break
                 await asyncio.sleep(FOLLOW_POLL)
             await resp.write_eof()

@@ -412,3 +412,22 @@ def test_dropped_clients_leave_nothing_behind(shell):
     ex.wait()
     wait_for(lambda: not host_processes(f"sleep {marker}"), timeout=30, what="the exec'd process to be killed")
     wait_for(lambda: "active streams: 0" in agent_health(c), timeout=30, what="no stream left on the agent")
+
+
+def test_cri_record_rendering():
+    """The node API's CRI log helpers on their own: content only, record times, partial lines."""
+    from ketch.node.containerd import logs
+    data = (b"2016-10-06T00:17:09.669794202Z stdout F hello\n"
+            b"2016-10-06T00:17:10.1Z stderr P par\n"
+            b"2016-10-06T00:17:10.2Z stderr P ti\n"
+            b"2016-10-06T00:17:10.3Z stdout F al\n"
+            b"2016-10-06T00:17:11Z stdout F \n")
+    assert logs.render_bytes(data, False) == (b"hello\npartial\n\n", True)
+    assert logs.render_bytes(data, True)[0] == (b"2016-10-06T00:17:09.669794202Z hello\n"
+                                               b"2016-10-06T00:17:10.1Z partial\n2016-10-06T00:17:11Z \n")
+    assert logs.render_bytes(data.splitlines(keepends=True)[1], True) == (b"2016-10-06T00:17:10.1Z par", False)
+    assert logs.render_bytes(b"2016-10-06T00:17:10.3Z stdout F al\n", True, False) == (b"al\n", True)
+    assert logs.select_lines(data, None, 2) == b"".join(data.splitlines(keepends=True)[1:])   # partials kept
+    assert logs.select_lines(data, None, 0) == b""
+    since = logs.line_time(b"2016-10-06T00:17:10.3Z")
+    assert logs.render_bytes(logs.select_lines(data, since, None), False)[0] == b"al\n\n"

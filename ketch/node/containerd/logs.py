@@ -7,6 +7,7 @@ node API strips the prefix (and may use the time for `timestamps`/`since*`).
 from __future__ import annotations
 
 import datetime
+import re
 
 
 def parse_line(line: bytes) -> tuple[float, str, bool, bytes] | None:
@@ -79,35 +80,55 @@ def records(data: bytes, default: float = 0.0) -> list[Record]:
     return [parse_record(line, default) for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
 
 
-def group_lines(recs: list[Record]) -> list[list[Record]]:
-    """Records grouped into logical lines (partial records with the record that completes them)."""
-    out: list[list[Record]] = []
-    cur: list[Record] = []
-    for r in recs:
-        cur.append(r)
-        if not r.partial:
-            out.append(cur)
-            cur = []
-    if cur:
-        out.append(cur)
-    return out
+# -- whole-buffer helpers (the node API's fast path: a regex pass instead of an object per record) --
+_RECORD = re.compile(rb"^([^ \n]+) (?:stdout|stderr) (?:F |P ([^\n]*)\n)", re.M)
+_PARTIAL = re.compile(rb"^[^ \n]+ (?:stdout|stderr) P ", re.M)
+_FULL = re.compile(rb"^([^ \n]+) (?:stdout|stderr) F ", re.M)
 
 
-def render(recs: list[Record], stamps: bool, at_line_start: bool = True) -> tuple[bytes, bool]:
-    """The text of records as the kubelet prints it: content only, with `timestamps` the record's
-    own RFC3339Nano time before each line (not before the continuation of a partial line).
-    Returns the text and whether the next record starts a line."""
-    out = []
-    for r in recs:
-        if stamps and at_line_start:
-            out.append((r.stamp or format_time(r.when).encode()) + b" ")
-        out.append(r.content)
-        at_line_start = not r.partial
-    return b"".join(out), at_line_start
+def render_bytes(data: bytes, stamps: bool, at_line_start: bool = True) -> tuple[bytes, bool]:
+    """`render` for a buffer of complete CRI lines: the content (with `timestamps`, each line's record
+    time before it); lines that are not CRI records are kept as they are."""
+    if at_line_start and not _PARTIAL.search(data):
+        return _FULL.sub(rb"\1 " if stamps else b"", data), True
+    state = [at_line_start]
+
+    def sub(m: re.Match) -> bytes:
+        prefix = m.group(1) + b" " if stamps and state[0] else b""
+        state[0] = m.group(2) is None
+        return prefix + (m.group(2) or b"")
+    return _RECORD.sub(sub, data), state[0]
 
 
-def format_time(t: float) -> str:
-    """RFC3339Nano in UTC as Go prints it (trailing zeros of the fraction dropped)."""
-    d = datetime.datetime.fromtimestamp(t, datetime.UTC)
-    frac = f"{d.microsecond:06d}".rstrip("0")
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+def line_time(line: bytes) -> float:
+    """The record time of one CRI line (0 for a line that is not a record)."""
+    try:
+        return _parse_time(line.split(b" ", 1)[0].decode())
+    except (ValueError, UnicodeDecodeError):
+        return 0.0
+
+
+def is_partial(line: bytes) -> bool:
+    parts = line.split(b" ", 3)
+    return len(parts) >= 3 and parts[2].rstrip(b"\n") == b"P"
+
+
+def select_lines(data: bytes, since: float | None, tail: int | None) -> bytes:
+    """The CRI lines of `data` at or after `since`, then the last `tail` logical lines (a partial
+    record goes with the record that completes it). Records are in time order, so `since` is a
+    binary search, and `tail` looks only at the end."""
+    import bisect
+    lines = data.splitlines(keepends=True)
+    start = 0
+    if since is not None:
+        start = bisect.bisect_left(lines, since, key=line_time)
+    if tail is not None:
+        j, n = len(lines), 0
+        while j > start and n < tail:
+            j -= 1
+            if not is_partial(lines[j]):
+                n += 1
+        while j > start and n and is_partial(lines[j - 1]):
+            j -= 1
+        start = len(lines) if tail <= 0 else max(start, j)
+    return b"".join(lines[start:])
