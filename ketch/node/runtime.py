@@ -105,6 +105,11 @@ class Runtime(abc.ABC):
         None: the metrics come from container_session()."""
         return None
 
+    async def reopen_log(self, uid: str, name: str) -> bool:
+        """Have the runtime reopen the running attempt's log file after it was renamed (log rotation);
+        False: it cannot (the process runtime rotates by copy-truncate instead)."""
+        return False
+
     async def attach_url(self, uid: str, name: str, stdin: bool, tty: bool) -> str | None:
         """A URL of the runtime's streaming server that attaches to the running container over the
         v4 channel WebSocket protocol (None: attach follows the container's log instead)."""

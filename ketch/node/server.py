@@ -86,10 +86,7 @@ def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX
     try:
         if os.path.getsize(path) <= max_size:
             return False
-        for i in range(max_files - 1, 1, -1):
-            for suffix in ("", ".times"):
-                if os.path.exists(f"{path}.{i - 1}{suffix}"):
-                    os.replace(f"{path}.{i - 1}{suffix}", f"{path}.{i}{suffix}")
+        _shift_rotated(path, max_files)
         with open(path, "r+b") as src, open(path + ".1", "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
@@ -97,6 +94,22 @@ def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX
         if os.path.exists(path + ".times"):
             os.replace(path + ".times", path + ".1.times")
         return True
+    except OSError:
+        return False
+
+
+def _shift_rotated(path: str, max_files: int) -> None:
+    """path.1.. become path.2.. (with their .times indexes); the oldest beyond max_files is dropped."""
+    for i in range(max_files - 1, 1, -1):
+        for suffix in ("", ".times"):
+            if os.path.exists(f"{path}.{i - 1}{suffix}"):
+                os.replace(f"{path}.{i - 1}{suffix}", f"{path}.{i}{suffix}")
+
+
+def _renamed(f: Any, path: str) -> bool:
+    """Whether `path` is now another file than the open `f` (a rotation renamed it)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except OSError:
         return False
 
@@ -233,17 +246,39 @@ class NodeServer:
                 last_rotation = time.monotonic()
             now = time.time()
             live = set()
+            cri = getattr(self.runtime, "log_format", "") == "cri"
             for uid in list(self.runtime.pod_uids()):
                 for name, runs in list(self.runtime.containers(uid).items()):
                     files = self.runtime.log_files(uid, name)
                     if runs and runs[-1].running and files:
                         live.add(files[-1])
-                        if getattr(self.runtime, "log_format", "") != "cri":   # CRI records carry their time
+                        if not cri:   # CRI records carry their time
                             index_log(files[-1], self._sizes, now)
-                        if rotate and rotate_log(files[-1], self.log_max_size, self.log_max_files):
+                        if rotate and (await self._rotate_by_reopen(uid, name, files[-1]) if cri
+                                       else rotate_log(files[-1], self.log_max_size, self.log_max_files)):
                             self._sizes.pop(files[-1], None)
             for gone in set(self._sizes) - live:
                 del self._sizes[gone]
+
+    async def _rotate_by_reopen(self, uid: str, name: str, path: str) -> bool:
+        """The kubelet's rotation for a CRI runtime, without a window where lines are lost: rename the
+        log to path.1 (older ones shifted) and have the runtime reopen path (ReopenContainerLog)."""
+        try:
+            if os.path.getsize(path) <= self.log_max_size:
+                return False
+            _shift_rotated(path, self.log_max_files)
+            os.replace(path, path + ".1")
+        except OSError:
+            return False
+        try:
+            reopened = await self.runtime.reopen_log(uid, name)
+        except Exception as e:      # the container just ended, for one
+            log.warning("reopening the log of %s/%s: %s", uid, name, e)
+            reopened = False
+        if not reopened:        # readers still find a current file
+            with contextlib.suppress(OSError):
+                open(path, "ab").close()
+        return True
 
     # -- lookup ------------------------------------------------------------------------------
     def _pod(self, request: web.Request) -> tuple[dict, str]:
@@ -390,7 +425,7 @@ class NodeServer:
         except OSError:
             await resp.write_eof()
             return
-        with f:
+        try:
             data = b""
             for p in log_chain(path)[:-1]:
                 with contextlib.suppress(OSError), open(p, "rb") as old:
@@ -410,6 +445,15 @@ class NodeServer:
                     f.seek(0)     # rotated (copy-truncated) under us
                     buf = b""
                 chunk = f.read(65536)
+                if not chunk and _renamed(f, path):
+                    # rotated by rename + ReopenContainerLog: take what containerd wrote to the old
+                    # file before it switched, then go on with the new one
+                    await asyncio.sleep(FOLLOW_POLL)
+                    chunk = f.read()
+                    if not chunk:
+                        f.close()
+                        f = open(path, "rb")
+                        continue
                 if chunk:
                     buf += chunk
                     complete = buf.rfind(b"\n") + 1
@@ -434,6 +478,8 @@ class NodeServer:
                     break
                 await asyncio.sleep(FOLLOW_POLL)
             await resp.write_eof()
+        finally:
+            f.close()
 
     # -- exec / attach -----------------------------------------------------------------------
     def _running(self, pod: dict, uid: str, ctr: str) -> web.Response | None:

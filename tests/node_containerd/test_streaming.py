@@ -145,10 +145,13 @@ def test_logs_across_rotation(kc, ctd):
     threading.Thread(target=lambda: [got.put(line) for line in f.stdout], daemon=True).start()
     try:
         assert got.get(timeout=60) == "first\n"
+        log_dir = node.data_dir / "pods" / f"default_chatty_{p['metadata']['uid']}" / "main"
+        inode = (log_dir / "0.log").stat().st_ino
         # 11000 lines of 1000 bytes: past the agent's 10 MiB rotation size
         to_container_stdout(c, "chatty", "head -c 10989000 /dev/zero | tr '\\0' x | fold -w 999; echo")
-        log_dir = node.data_dir / "pods" / f"default_chatty_{p['metadata']['uid']}" / "main"
         wait_for(lambda: (log_dir / "0.log.1").exists(), timeout=60, interval=0.5, what="the log rotated")
+        # renamed, and containerd reopened the path (ReopenContainerLog), as the kubelet rotates
+        assert (log_dir / "0.log.1").stat().st_ino == inode != (log_dir / "0.log").stat().st_ino
         to_container_stdout(c, "chatty", "echo after rotation")
 
         def followed_on():

@@ -31,6 +31,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "ContainerStatus": (RUNTIME, "ContainerIdRequest", "ContainerStatusResponse"),
     "ExecSync": (RUNTIME, "ExecSyncRequest", "ExecSyncResponse"),
     "Attach": (RUNTIME, "AttachRequest", "AttachResponse"),
+    "ReopenContainerLog": (RUNTIME, "ContainerIdRequest", "Empty"),
     "ImageStatus": (IMAGE, "ImageStatusRequest", "ImageStatusResponse"),
     "PullImage": (IMAGE, "PullImageRequest", "PullImageResponse"),
     "ListImages": (IMAGE, "ListImagesRequest", "ListImagesResponse"),

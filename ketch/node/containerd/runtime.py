@@ -272,6 +272,14 @@ class ContainerdRuntime(Runtime):
                                               "stdout": True, "stderr": not tty}, timeout=10)
         return resp.get("url") or None
 
+    async def reopen_log(self, uid: str, name: str) -> bool:
+        """CRI ReopenContainerLog: containerd closes the (renamed) log and opens the path again."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return False
+        await self.cri.call("ReopenContainerLog", {"container_id": rec.extra["cid"]}, timeout=10)
+        return True
+
     @staticmethod
     def stdio_config(container: dict) -> dict:
         """The container's stdin/stdinOnce/tty (what `kubectl attach -i/-t` attaches to)."""
