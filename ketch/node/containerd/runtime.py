@@ -230,12 +230,13 @@ class ContainerdRuntime(Runtime):
             return []
         return [os.path.join(sb.log_dir, name, f"{r.attempt}.log") for r in self.containers(uid).get(name) or ()]
 
-    # -- exec and metrics (the streaming node API) --------------------------------------------------
+    # -- exec, attach, logs, port-forward, metrics (the streaming node API) ---------------------
     def exec_command(self, uid: str, name: str, command: list[str],
                      tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
         """`ctr tasks exec` with an exec id of ours: the process joins the container (its namespaces,
         cgroup, the container's env, cwd and user, as CRI Exec does); the exit status is the command's.
-        The kill coroutine SIGKILLs that exec process (ctr then exits and deletes it)."""
+        The kill coroutine, for a client that went away (the agent has killed ctr first), SIGKILLs the
+        exec process, deletes it from containerd and removes its FIFOs."""
         rec = self.latest(uid, name)
         if rec is None or not rec.running or not rec.extra.get("cid"):
             return None
