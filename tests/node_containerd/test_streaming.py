@@ -268,7 +268,39 @@ def test_attach_with_stdin(kc):
     finally:
         a.kill()
         a.wait()
-    assert c.kubectl("logs", "reader").stdout == "ready\ngot hello\ngot again\n"
+    # the Python client (v4 WebSocket)
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+    config.load_kube_config(c.kubeconfig)
+    v1 = client.CoreV1Api()
+    py = stream(v1.connect_get_namespaced_pod_attach, "reader", "default", stdin=True, stdout=True, stderr=True,
+                tty=False, _preload_content=False)
+    try:
+        py.write_stdin("from python\n")
+        seen = ""
+
+        def answered():
+            nonlocal seen
+            py.update(timeout=1)
+            seen += py.read_stdout() if py.peek_stdout() else ""
+            return "got from python\n" in seen
+        wait_for(answered, timeout=30, interval=0, what="the Python client's attach")
+    finally:
+        py.close()
+    expect = "ready\ngot hello\ngot again\ngot from python\n"
+    if os.path.exists(KUBECTL_120):     # SPDY, translated by the apiserver
+        env120 = dict(env, HOME=str(c.data_dir / "home120"))
+        a = subprocess.Popen([KUBECTL_120, "attach", "-i", "reader"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env120, text=True)
+        try:
+            a.stdin.write("from 1.20\n")
+            a.stdin.flush()
+            assert a.stdout.readline() == "got from 1.20\n"
+        finally:
+            a.kill()
+            a.wait()
+        expect += "got from 1.20\n"
+    assert c.kubectl("logs", "reader").stdout == expect
     c.kubectl("delete", "pod", "reader", "--wait=false")
 
 
