@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -114,6 +114,33 @@ class Runtime(abc.ABC):
 
     def container_session(self, uid: str, name: str) -> int | None:
         """The session id of the running attempt's processes (for resource metrics)."""
+        return None
+
+    def exec_command(self, uid: str, name: str, command: list[str],
+                     tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
+        """A host command line that runs `command` inside the container with its stdio passed through
+        (exiting with the command's status), and a coroutine function that kills the command when the
+        client goes away. None: exec runs `command` on the host with exec_context()."""
+        return None
+
+    def container_cgroup(self, uid: str, name: str) -> str | None:
+        """The running attempt's cgroup (its path below each hierarchy's root), for resource metrics;
+        None: the metrics come from container_session()."""
+        return None
+
+    async def reopen_log(self, uid: str, name: str) -> bool:
+        """Have the runtime reopen the running attempt's log file after it was renamed (log rotation);
+        False: it cannot (the process runtime rotates by copy-truncate instead)."""
+        return False
+
+    async def attach_url(self, uid: str, name: str, stdin: bool, tty: bool) -> str | None:
+        """A URL of the runtime's streaming server that attaches to the running container over the
+        v4 channel WebSocket protocol (None: attach follows the container's log instead)."""
+        return None
+
+    async def pod_netns(self, uid: str) -> str | None:
+        """A path to the pod's network namespace: port-forward then connects to localhost in there,
+        as the kubelet does (None: to port_forward_host())."""
         return None
 
     def port_forward_host(self, uid: str) -> str | None:

@@ -22,7 +22,8 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Callable
+import tty as tty_mod
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -85,10 +86,7 @@ def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX
     try:
         if os.path.getsize(path) <= max_size:
             return False
-        for i in range(max_files - 1, 1, -1):
-            for suffix in ("", ".times"):
-                if os.path.exists(f"{path}.{i - 1}{suffix}"):
-                    os.replace(f"{path}.{i - 1}{suffix}", f"{path}.{i}{suffix}")
+        _shift_rotated(path, max_files)
         with open(path, "r+b") as src, open(path + ".1", "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
@@ -96,6 +94,22 @@ def rotate_log(path: str, max_size: int = LOG_MAX_SIZE, max_files: int = LOG_MAX
         if os.path.exists(path + ".times"):
             os.replace(path + ".times", path + ".1.times")
         return True
+    except OSError:
+        return False
+
+
+def _shift_rotated(path: str, max_files: int) -> None:
+    """path.1.. become path.2.. (with their .times indexes); the oldest beyond max_files is dropped."""
+    for i in range(max_files - 1, 1, -1):
+        for suffix in ("", ".times"):
+            if os.path.exists(f"{path}.{i - 1}{suffix}"):
+                os.replace(f"{path}.{i - 1}{suffix}", f"{path}.{i}{suffix}")
+
+
+def _renamed(f: Any, path: str) -> bool:
+    """Whether `path` is now another file than the open `f` (a rotation renamed it)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except OSError:
         return False
 
@@ -232,16 +246,39 @@ class NodeServer:
                 last_rotation = time.monotonic()
             now = time.time()
             live = set()
+            cri = getattr(self.runtime, "log_format", "") == "cri"
             for uid in list(self.runtime.pod_uids()):
                 for name, runs in list(self.runtime.containers(uid).items()):
                     files = self.runtime.log_files(uid, name)
                     if runs and runs[-1].running and files:
                         live.add(files[-1])
-                        index_log(files[-1], self._sizes, now)
-                        if rotate and rotate_log(files[-1], self.log_max_size, self.log_max_files):
+                        if not cri:   # CRI records carry their time
+                            index_log(files[-1], self._sizes, now)
+                        if rotate and (await self._rotate_by_reopen(uid, name, files[-1]) if cri
+                                       else rotate_log(files[-1], self.log_max_size, self.log_max_files)):
                             self._sizes.pop(files[-1], None)
             for gone in set(self._sizes) - live:
                 del self._sizes[gone]
+
+    async def _rotate_by_reopen(self, uid: str, name: str, path: str) -> bool:
+        """The kubelet's rotation for a CRI runtime, without a window where lines are lost: rename the
+        log to path.1 (older ones shifted) and have the runtime reopen path (ReopenContainerLog)."""
+        try:
+            if os.path.getsize(path) <= self.log_max_size:
+                return False
+            _shift_rotated(path, self.log_max_files)
+            os.replace(path, path + ".1")
+        except OSError:
+            return False
+        try:
+            reopened = await self.runtime.reopen_log(uid, name)
+        except Exception as e:      # the container just ended, for one
+            log.warning("reopening the log of %s/%s: %s", uid, name, e)
+            reopened = False
+        if not reopened:        # readers still find a current file
+            with contextlib.suppress(OSError):
+                open(path, "ab").close()
+        return True
 
     # -- lookup ------------------------------------------------------------------------------
     def _pod(self, request: web.Request) -> tuple[dict, str]:
@@ -293,6 +330,10 @@ class NodeServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
+        if getattr(self.runtime, "log_format", "") == "cri":
+            with contextlib.suppress(ConnectionError):     # the caller went away
+                await self._cri_log(request, resp, uid, ctr, path, rec, since, tail, limit, stamps, follow)
+            return resp
         try:
             sent = 0
 
@@ -362,6 +403,84 @@ class NodeServer:
             pass
         return resp
 
+    async def _cri_log(self, request: web.Request, resp: web.StreamResponse, uid: str, ctr: str, path: str,
+                       rec: Any, since: float | None, tail: int | None, limit: int | None, stamps: bool,
+                       follow: bool) -> None:
+        """A log of CRI records (the containerd runtime): the content only, as the kubelet prints it;
+        `timestamps` and `since*` use each record's own time."""
+        from .containerd import logs as cri_logs
+        sent = 0
+
+        async def emit(data: bytes) -> bool:
+            nonlocal sent
+            if limit is not None:
+                data = data[:max(limit - sent, 0)]
+            if data:
+                await resp.write(data)
+                sent += len(data)
+            return limit is None or sent < limit
+
+        try:
+            f = open(path, "rb")
+        except OSError:
+            await resp.write_eof()
+            return
+        try:
+            data = b""
+            for p in log_chain(path)[:-1]:
+                with contextlib.suppress(OSError), open(p, "rb") as old:
+                    data += old.read()
+            current = f.read()
+            complete = current.rfind(b"\n") + 1
+            f.seek(complete)          # an unfinished record is read again when following
+            data += current[:complete]
+            if since is not None or tail is not None:
+                data = cri_logs.select_lines(data, since, tail)
+            text, at_start = cri_logs.render_bytes(data, stamps)
+            del data, current
+            go_on = await emit(text)
+            buf = b""
+            while follow and go_on:
+                if os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)     # rotated (copy-truncated) under us
+                    buf = b""
+                chunk = f.read(65536)
+                if not chunk and _renamed(f, path):
+                    # rotated by rename + ReopenContainerLog: take what containerd wrote to the old
+                    # file before it switched, then go on with the new one
+                    await asyncio.sleep(FOLLOW_POLL)
+                    chunk = f.read()
+                    if not chunk:
+                        f.close()
+                        f = open(path, "rb")
+                        continue
+                if chunk:
+                    buf += chunk
+                    complete = buf.rfind(b"\n") + 1
+                    if complete:
+                        data, buf = buf[:complete], buf[complete:]
+                        if since is not None:
+                            data = cri_logs.select_lines(data, since, None)
+                        text, at_start = cri_logs.render_bytes(data, stamps, at_start)
+                        go_on = await emit(text)
+                    continue
+                t = request.transport
+                if t is None or t.is_closing():
+                    break      # the caller went away
+                latest = self.runtime.latest(uid, ctr)
+                if latest is not rec or not rec.running:
+                    # the attempt ended: containerd may still be writing what it said last
+                    await asyncio.sleep(FOLLOW_POLL)
+                    rest = buf + f.read()
+                    if rest:
+                        await emit(cri_logs.render_bytes(rest if rest.endswith(b"\n") else rest + b"\n", stamps,
+                                                         at_start)[0])
+                    break
+                await asyncio.sleep(FOLLOW_POLL)
+            await resp.write_eof()
+        finally:
+            f.close()
+
     # -- exec / attach -----------------------------------------------------------------------
     def _running(self, pod: dict, uid: str, ctr: str) -> web.Response | None:
         self._container(pod, ctr)
@@ -407,7 +526,9 @@ class NodeServer:
         if not command:
             return await self._refuse(request, fail(400, "BadRequest",
                                                     "you must specify at least one command for the container"))
-        context = self.runtime.exec_context(uid, ctr)
+        tty = _truthy(q.get("tty"))
+        inside = self.runtime.exec_command(uid, ctr, command, tty)
+        context = self.runtime.exec_context(uid, ctr) if inside is None else (dict(os.environ), None)
         if context is None:
             return await self._refuse(request, fail(400, "BadRequest",
                                                     f"the {self.runtime.name} runtime cannot exec commands"))
@@ -415,7 +536,8 @@ class NodeServer:
         if not isinstance(ws, web.WebSocketResponse):
             return ws
         env, cwd = context
-        await run_exec(ws, command, env, cwd, _truthy(q.get("stdin")), _truthy(q.get("tty")))
+        argv, kill = inside if inside is not None else (None, None)
+        await run_exec(ws, command, env, cwd, _truthy(q.get("stdin")), tty, argv=argv, kill=kill)
         return ws
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
@@ -425,17 +547,36 @@ class NodeServer:
         bad = self._running(pod, uid, ctr)
         if bad is not None:
             return await self._refuse(request, bad)
-        files = self.runtime.log_files(uid, ctr)
+        q = request.query
+        try:
+            url = await self.runtime.attach_url(uid, ctr, _truthy(q.get("stdin")), _truthy(q.get("tty")))
+        except Exception as e:     # the runtime refused (a CRI error, for one)
+            msg = getattr(e, "details", lambda: None)() or str(e)
+            return await self._refuse(request, fail(500, "InternalError", f"unable to attach: {msg}"))
         ws = await self._websocket(request, CHANNEL_PROTOCOLS)
         if not isinstance(ws, web.WebSocketResponse):
             return ws
+        if url:
+            await relay_attach(ws, url)
+            return ws
+        files = self.runtime.log_files(uid, ctr)
         rec = self.runtime.latest(uid, ctr)
         reader = asyncio.create_task(_drain(ws))
+        cri = getattr(self.runtime, "log_format", "") == "cri"
+        buf = b""
         try:
             with open(files[-1], "rb") as f:
                 f.seek(0, os.SEEK_END)
                 while not ws.closed and not reader.done():
                     chunk = f.read(65536)
+                    if chunk and cri:    # CRI records: their content, on the channel of their stream
+                        from .containerd.logs import records
+                        buf += chunk
+                        complete = buf.rfind(b"\n") + 1
+                        for r in records(buf[:complete]):
+                            await ws.send_bytes(bytes([STDERR if r.stream == "stderr" else STDOUT]) + r.content)
+                        buf = buf[complete:]
+                        continue
                     if chunk:
                         await ws.send_bytes(bytes([STDOUT]) + chunk)
                         continue
@@ -464,19 +605,21 @@ class NodeServer:
         if not isinstance(ws, web.WebSocketResponse):
             return ws
         from .streams import port_forward_spdy, port_forward_v4
+        netns = await self.runtime.pod_netns(uid)
         if ws.ws_protocol == "SPDY/3.1+portforward.k8s.io":
-            await port_forward_spdy(ws, host, pod["metadata"]["name"])
+            await port_forward_spdy(ws, host, pod["metadata"]["name"], netns)
             return ws
         ports = [int(p) for v in request.query.getall("ports", []) for p in v.split(",") if p]
-        await port_forward_v4(ws, host, ports, pod["metadata"]["name"])
+        await port_forward_v4(ws, host, ports, pod["metadata"]["name"], netns)
         return ws
 
     # -- metrics -----------------------------------------------------------------------------
-    def _sessions(self) -> dict[tuple[str, str], int]:
-        out = {}
+    def _sessions(self) -> dict[tuple[str, str], int | str]:
+        """What to measure for each running container: its session id or its cgroup path."""
+        out: dict[tuple[str, str], int | str] = {}
         for uid in self.runtime.pod_uids():
             for name in self.runtime.containers(uid):
-                sid = self.runtime.container_session(uid, name)
+                sid = self.runtime.container_cgroup(uid, name) or self.runtime.container_session(uid, name)
                 if sid is not None:
                     out[(uid, name)] = sid
         return out
@@ -484,13 +627,14 @@ class NodeServer:
     async def resource_metrics(self, request: web.Request) -> web.Response:
         """{"node": {...}, "pods": [...]}: CPU in cores and memory in bytes, over a short window."""
         sessions = self._sessions()
-        sids = set(sessions.values())
-        now = metrics.sample(sids)
+        sids = {s for s in sessions.values() if isinstance(s, int)}
+        cgroups = {s for s in sessions.values() if isinstance(s, str)}
+        now = metrics.sample(sids, cgroups)
         old = self._samples[-1] if self._samples else None
         if old is None or now.at - old.at < 0.5 or now.at - old.at > 60:
             old = now
             await asyncio.sleep(0.5)
-            now = metrics.sample(sids)
+            now = metrics.sample(sids, cgroups)
         self._samples = [now]
         window = now.at - old.at
         pods = []
@@ -513,28 +657,76 @@ class NodeServer:
                                   "pods": pods})
 
 
+async def relay_attach(ws: web.WebSocketResponse, url: str) -> None:
+    """Relay a client's attach to the runtime's streaming server (v4 channel WebSocket) and back, until
+    either side ends. v4 cannot close stdin alone, so a v5 client's stdin close is not passed on."""
+    import aiohttp
+    async with aiohttp.ClientSession() as session:
+        try:
+            up = await session.ws_connect(url, protocols=["v4.channel.k8s.io"], heartbeat=None, max_msg_size=0)
+        except (aiohttp.ClientError, OSError) as e:
+            with contextlib.suppress(Exception):
+                await ws.send_bytes(bytes([ERROR]) + json.dumps(
+                    {"metadata": {}, "status": "Failure", "reason": "InternalError",
+                     "message": f"unable to attach: the runtime's streaming server: {e}"}).encode())
+            await ws.close()
+            return
+
+        async def down() -> None:
+            async for msg in up:
+                if msg.type == WSMsgType.BINARY and len(msg.data) > 1:   # (an empty frame opens a channel)
+                    await ws.send_bytes(msg.data)
+
+        async def upward() -> None:
+            async for msg in ws:
+                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not msg.data:
+                    continue
+                raw = msg.data if msg.type == WSMsgType.BINARY else msg.data.encode()
+                if raw[0] in (STDIN, RESIZE) and len(raw) > 1:
+                    await up.send_bytes(raw)
+
+        tasks = [asyncio.create_task(down()), asyncio.create_task(upward())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+            await up.close()
+            await ws.close()
+
+
 async def _drain(ws: web.WebSocketResponse) -> None:
     async for _ in ws:
         pass
 
 
 async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str, str], cwd: str | None,
-                   stdin: bool, tty: bool) -> None:
-    """Run `command`, pumping the channels until it exits or the client goes; kill it if the client goes."""
+                   stdin: bool, tty: bool, argv: list[str] | None = None,
+                   kill: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run `command` (on the host, or through `argv` that runs it in a container), pumping the channels
+    until it exits or the client goes; kill it (`kill`, then its process group) if the client goes."""
     v5 = ws.ws_protocol == "v5.channel.k8s.io"
+    run = argv or command
     master = slave = None
     try:
         if tty:
             master, slave = pty.openpty()
+            if argv:     # the terminal is the runtime's (in the container): ours only passes bytes through
+                tty_mod.setraw(slave)
             # A session leader that opens a terminal gets it as its controlling terminal.
             proc = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", 'exec "$@" <>"$0" >&0 2>&0', os.ttyname(slave), *command,
+                "/bin/sh", "-c", 'exec "$@" <>"$0" >&0 2>&0', os.ttyname(slave), *run,
                 stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True)
             os.close(slave)
             slave = None
         else:
             proc = await asyncio.create_subprocess_exec(
-                *command, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                *run, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
     except (OSError, subprocess.SubprocessError) as e:
         msg = f"failed to exec in container: exec: \"{command[0]}\": {getattr(e, 'strerror', None) or e}"
@@ -549,13 +741,21 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
         return
     loop = asyncio.get_running_loop()
 
+    start_error = b""     # the runtime could not start the command (ctr says so on its stderr, first)
+
     async def pump(reader: asyncio.StreamReader | None, channel: int) -> None:
+        nonlocal start_error
         if reader is None:
             return
+        first = True
         while True:
             data = await reader.read(65536)
             if not data:
                 return
+            if first and argv and channel == STDERR and data.startswith(b"ctr: OCI runtime exec failed"):
+                start_error = data[5:].strip()
+                continue
+            first = False
             await ws.send_bytes(bytes([channel]) + data)
 
     async def pump_pty(fd: int) -> None:
@@ -581,9 +781,10 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
 
     async def read_client() -> None:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not msg.data:
                 continue
-            ch, data = msg.data[0], msg.data[1:]
+            raw = msg.data if msg.type == WSMsgType.BINARY else msg.data.encode()   # the Python client sends str as text
+            ch, data = raw[0], raw[1:]
             if ch == STDIN and data:
                 if master is not None:
                     os.write(master, data)
@@ -613,6 +814,10 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
             code = proc.returncode or 0
             if code == 0:
                 st: dict[str, Any] = {"metadata": {}, "status": "Success"}
+            elif start_error:    # as the kubelet reports a failed CRI exec: an internal error, not an exit code
+                st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+                      "message": "Internal error occurred: error executing command in container: failed to exec "
+                                 f"in container: {start_error.decode(errors='replace')}"}
             else:
                 st = {"metadata": {}, "status": "Failure",
                       "message": f"command terminated with non-zero exit code: error executing command "
@@ -622,11 +827,16 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
             with contextlib.suppress(Exception):
                 await ws.send_bytes(bytes([ERROR]) + json.dumps(st).encode())
     finally:
-        if proc.returncode is None:   # the client went away: nothing it started may outlive it
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        gone = proc.returncode is None     # the client went away: nothing it started may outlive it
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
+        if gone and kill is not None:
+            # the process in the container is not ours: once the host side cannot start it any more
+            # (its process group is dead), the runtime kills it
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+            with contextlib.suppress(Exception):
+                await kill()
         for t in (client, *outputs):
             t.cancel()
         done_out.cancel()

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import errno
+import os
+import socket
 import struct
+import threading
 
 from aiohttp import WSMsgType, web
 
@@ -33,8 +38,56 @@ from ..api.spdy import (
     split_frames,
 )
 
+CLONE_NEWNET = 0x40000000
 
-async def port_forward_v4(ws: web.WebSocketResponse, host: str, ports: list[int], pod: str) -> None:
+
+def _connect_in_netns(netns: str, port: int, timeout: float) -> socket.socket:
+    """Connect to localhost:port inside a network namespace. setns() moves only the calling thread,
+    and this thread is one of its own that ends right after, so nothing else ever runs in the pod's
+    namespace; the socket stays in it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    result: list = []
+
+    def run() -> None:
+        try:
+            fd = os.open(netns, os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err))
+            finally:
+                os.close(fd)
+            try:
+                result.append(socket.create_connection(("127.0.0.1", port), timeout=timeout))
+            except OSError as e:
+                if e.errno != errno.ECONNREFUSED:
+                    raise
+                result.append(socket.create_connection(("::1", port), timeout=timeout))
+        except BaseException as e:   # handed to the caller
+            result.append(e)
+    t = threading.Thread(target=run, name="ketch-netns-connect", daemon=True)
+    t.start()
+    t.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    sock: socket.socket = result[0]
+    sock.setblocking(False)
+    return sock
+
+
+async def open_port(host: str, port: int, netns: str | None = None,
+                    timeout: float = 10.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the pod's port: to localhost inside its network namespace when the runtime
+    gives one (as the kubelet does, so servers bound to 127.0.0.1 in the pod are reachable), else
+    to host:port."""
+    if netns is None:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    sock = await asyncio.to_thread(_connect_in_netns, netns, port, timeout)
+    return await asyncio.open_connection(sock=sock)
+
+
+async def port_forward_v4(ws: web.WebSocketResponse, host: str, ports: list[int], pod: str,
+                          netns: str | None = None) -> None:
     """Connect to each port and pump bytes until either side closes; close everything on the way out."""
     writers: dict[int, asyncio.StreamWriter] = {}
     tasks: list[asyncio.Task] = []
@@ -54,10 +107,10 @@ async def port_forward_v4(ws: web.WebSocketResponse, host: str, ports: list[int]
             await ws.send_bytes(bytes([2 * i]) + prefix)
             await ws.send_bytes(bytes([2 * i + 1]) + prefix)
             try:
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await open_port(host, port, netns)
             except OSError as e:
                 msg = (f"error forwarding port {port} to pod {pod}: failed to connect to localhost:{port}: "
-                       f"{e.strerror or e}")
+                       f"{e.strerror or e or 'timed out'}")
                 await ws.send_bytes(bytes([2 * i + 1]) + msg.encode())
                 continue
             writers[i] = writer
@@ -103,8 +156,8 @@ class _Conn:
 class SpdyTunnel:
     """The server side of kubectl's port-forward SPDY session, carried in WebSocket messages."""
 
-    def __init__(self, ws: web.WebSocketResponse, host: str, pod: str):
-        self.ws, self.host, self.pod = ws, host, pod
+    def __init__(self, ws: web.WebSocketResponse, host: str, pod: str, netns: str | None = None):
+        self.ws, self.host, self.pod, self.netns = ws, host, pod, netns
         self.buf = bytearray()
         self.codec = HeaderCodec()
         self.by_request: dict[str, _Conn] = {}
@@ -201,10 +254,10 @@ class SpdyTunnel:
         error = ""
         try:
             try:
-                reader, c.writer = await asyncio.open_connection(self.host, c.port)
+                reader, c.writer = await open_port(self.host, c.port, self.netns)
             except OSError as e:
                 error = (f"error forwarding port {c.port} to pod {self.pod}: failed to connect to "
-                         f"localhost:{c.port}: {e.strerror or e}")
+                         f"localhost:{c.port}: {e.strerror or e or 'timed out'}")
                 return
             for chunk in c.early:
                 c.writer.write(chunk)
@@ -228,6 +281,6 @@ class SpdyTunnel:
                 await self.data(c.error_sid, error.encode(), fin=True)
 
 
-async def port_forward_spdy(ws: web.WebSocketResponse, host: str, pod: str) -> None:
+async def port_forward_spdy(ws: web.WebSocketResponse, host: str, pod: str, netns: str | None = None) -> None:
     """Serve kubectl's SPDY/3.1 port-forward session until the client goes away."""
-    await SpdyTunnel(ws, host, pod).run()
+    await SpdyTunnel(ws, host, pod, netns).run()

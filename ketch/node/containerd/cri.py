@@ -30,6 +30,8 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "ListContainers": (RUNTIME, "ListContainersRequest", "ListContainersResponse"),
     "ContainerStatus": (RUNTIME, "ContainerIdRequest", "ContainerStatusResponse"),
     "ExecSync": (RUNTIME, "ExecSyncRequest", "ExecSyncResponse"),
+    "Attach": (RUNTIME, "AttachRequest", "AttachResponse"),
+    "ReopenContainerLog": (RUNTIME, "ContainerIdRequest", "Empty"),
     "ImageStatus": (IMAGE, "ImageStatusRequest", "ImageStatusResponse"),
     "PullImage": (IMAGE, "PullImageRequest", "PullImageResponse"),
     "ListImages": (IMAGE, "ListImagesRequest", "ListImagesResponse"),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ...api.quantity import parse_quantity
@@ -230,6 +233,75 @@ class ContainerdRuntime(Runtime):
             return []
         return [os.path.join(sb.log_dir, name, f"{r.attempt}.log") for r in self.containers(uid).get(name) or ()]
 
+    # -- exec, attach, logs, port-forward, metrics (the streaming node API) ---------------------
+    def exec_command(self, uid: str, name: str, command: list[str],
+                     tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
+        """`ctr tasks exec` with an exec id of ours: the process joins the container (its namespaces,
+        cgroup, the container's env, cwd and user, as CRI Exec does); the exit status is the command's.
+        The kill coroutine, for a client that went away (the agent has killed ctr first), SIGKILLs the
+        exec process, deletes it from containerd and removes its FIFOs."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        cid, eid = rec.extra["cid"], "ketch-exec-" + secrets.token_hex(8)
+        fifo = os.path.join(self.daemon.dir, "fifo")
+        os.makedirs(fifo, mode=0o700, exist_ok=True)
+        base = [shutil.which("ctr") or "ctr", "--address", self.daemon.socket, "-n", "k8s.io", "tasks"]
+        argv = [*base, "exec", "--exec-id", eid, "--fifo-dir", fifo, *(["--tty"] if tty else []), cid, *command]
+
+        async def kill() -> None:     # called once ctr is dead: SIGKILL the process, forget it, drop its FIFOs
+            for args in (("kill", "--exec-id", eid, "--signal", "SIGKILL", cid), ("delete", "--exec-id", eid, cid)):
+                proc = await asyncio.create_subprocess_exec(*base, *args, stdout=subprocess.DEVNULL,
+                                                            stderr=subprocess.DEVNULL)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 10)
+                if args[0] == "kill":
+                    await asyncio.sleep(0.1)     # let the shim reap it before the delete
+            for f in glob.glob(os.path.join(fifo, "*", eid + "-*")):
+                shutil.rmtree(os.path.dirname(f), ignore_errors=True)
+        return argv, kill
+
+    def container_cgroup(self, uid: str, name: str) -> str | None:
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        return f"/{CGROUP_PARENT}/pod{uid}/{rec.extra['cid']}"    # cgroupfs: <cgroup parent>/<container id>
+
+    async def attach_url(self, uid: str, name: str, stdin: bool, tty: bool) -> str | None:
+        """CRI Attach: a URL of containerd's streaming server (plain HTTP on 127.0.0.1, see daemon.py)."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return None
+        resp = await self.cri.call("Attach", {"container_id": rec.extra["cid"], "stdin": stdin, "tty": tty,
+                                              "stdout": True, "stderr": not tty}, timeout=10)
+        return resp.get("url") or None
+
+    async def reopen_log(self, uid: str, name: str) -> bool:
+        """CRI ReopenContainerLog: containerd closes the (renamed) log and opens the path again."""
+        rec = self.latest(uid, name)
+        if rec is None or not rec.running or not rec.extra.get("cid"):
+            return False
+        await self.cri.call("ReopenContainerLog", {"container_id": rec.extra["cid"]}, timeout=10)
+        return True
+
+    @staticmethod
+    def stdio_config(container: dict) -> dict:
+        """The container's stdin/stdinOnce/tty (what `kubectl attach -i/-t` attaches to)."""
+        return {"stdin": bool(container.get("stdin")), "stdin_once": bool(container.get("stdinOnce")),
+                "tty": bool(container.get("tty"))}
+
+    async def pod_netns(self, uid: str) -> str | None:
+        """The sandbox's network namespace, through its PID (PodSandboxStatus verbose info)."""
+        sb = self._sandboxes.get(uid)
+        if sb is None or not sb.id:
+            return None
+        try:
+            st = await self.cri.call("PodSandboxStatus", {"pod_sandbox_id": sb.id, "verbose": True}, timeout=10)
+            pid = int(json.loads((st.get("info") or {}).get("info") or "{}").get("pid") or 0)
+        except (cri.CRIError, ValueError, TypeError):
+            return None
+        return f"/proc/{pid}/ns/net" if pid > 0 and os.path.exists(f"/proc/{pid}/ns/net") else None
+
     def port_forward_host(self, uid: str) -> str | None:
         sb = self._sandboxes.get(uid)
         return sb.ip if sb is not None and sb.ip else None
@@ -346,7 +418,7 @@ class ContainerdRuntime(Runtime):
                            "io.kubernetes.pod.name": meta["name"],
                            "io.kubernetes.pod.namespace": meta.get("namespace") or "default"},
                 "annotations": {"io.kubernetes.container.restartCount": str(attempt)},
-                "log_path": f"{name}/{attempt}.log",
+                "log_path": f"{name}/{attempt}.log", **self.stdio_config(container),
                 "linux": {"resources": resources, "security_context": sc}}
 
     def _mounts(self, pod: dict, container: dict) -> list[dict]:
