@@ -392,11 +392,15 @@ def _labels(errs: list[FieldError], path: str, labels: Any) -> None:
         errs.append(invalid(path, labels, "must be a map of string keys to string values"))
         return
     for k, v in labels.items():
-        errs.extend(invalid(path, k, m) for m in qualified_name_errors(str(k)))
+        msgs = qualified_name_errors(k if type(k) is str else str(k))
+        if msgs:
+            errs.extend(invalid(path, k, m) for m in msgs)
         if not isinstance(v, str):
             errs.append(invalid(path, v, "must be a string"))
             continue
-        errs.extend(invalid(path, v, m) for m in label_value_errors(v))
+        msgs = label_value_errors(v)
+        if msgs:
+            errs.extend(invalid(path, v, m) for m in msgs)
 
 
 def _qualified(errs: list[FieldError], path: str, value: str) -> None:

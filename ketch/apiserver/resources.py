@@ -9,8 +9,11 @@ from typing import Any
 import orjson
 
 from ..api import errors, managedfields
+from ..api.defaults import apply_defaults
 from ..api.meta import generate_name, new_uid, now_rfc3339
+from ..api.openapi import check_fields
 from ..api.registry import Registry, ResourceInfo
+from ..api.validation import validate
 from ..store.base import KeyExistsError, KeyNotFoundError, RevisionMismatchError
 from . import strategy
 from .allocator import ServiceAllocator
@@ -534,11 +537,9 @@ class ResourceService:
         return ri.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
 
     def _defaults(self, obj: dict) -> None:
-        from ..api.defaults import apply_defaults
         apply_defaults(obj, shared=True)     # objects bound for the store are never changed in place
 
     def _validate(self, ri: ResourceInfo, obj: dict, old: dict | None) -> None:
-        from ..api.validation import validate
         errs = validate(obj, old)
         if errs:
             raise errors.invalid(ri.kind, (obj.get("metadata") or {}).get("name", ""), _causes(errs), ri.group)
@@ -547,7 +548,6 @@ class ResourceService:
         """Decode-time checks: wrong JSON types are 400; unknown fields are 400 (Strict) or dropped."""
         if not ri.definition:
             return []
-        from ..api.openapi import check_fields
         found = check_fields(ri.definition, obj, drop_unknown=mode != "Strict")
         if found.type_error:
             raise errors.bad_request(f'{ri.kind} in version "{ri.version}" cannot be handled as a {ri.kind}: '
