@@ -6,12 +6,17 @@ apart; then a Deployment scaled 0→50 until every pod is Ready. Never asserts.
 
     .venv/bin/python bench/node_bench.py                       # process and fake
     .venv/bin/python bench/node_bench.py --runtimes fake --pods 20
+    .venv/bin/python bench/node_bench.py --runtime containerd   # image ketch.local/busybox:1 (as root)
+
+Also measured: node Ready after the agent process starts, kill -9 of a container's process →
+Running and Ready again (process and containerd runtimes), and the agent's RSS with 50 pods and idle.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import os
 import shutil
 import signal
@@ -42,8 +47,11 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def container() -> dict:
-    return {"name": "c", "image": "busybox", "command": ["sleep", "3600"]}
+IMAGE = {"containerd": "ketch.local/busybox:1"}
+
+
+def container(image: str) -> dict:
+    return {"name": "c", "image": image, "command": ["sleep", "3600"]}
 
 
 def ready(pod: dict) -> bool:
@@ -52,13 +60,25 @@ def ready(pod: dict) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or ())
 
 
-async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str) -> float:
-    """kill -9 the command of pod seq-0; time until it is Running and Ready again (restartCount 1)."""
-    async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
-        uid = (await r.json())["metadata"]["uid"]
+def container_pid(runtime: str, data: str, pod: dict) -> int:
+    uid = pod["metadata"]["uid"]
+    if runtime == "containerd":   # the container's cgroup (cgroupfs driver, v1 or v2) lists its processes
+        cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        for path in glob.glob(f"/sys/fs/cgroup/pids/ketch/pod{uid}/*{cid}*/cgroup.procs") + \
+                glob.glob(f"/sys/fs/cgroup/ketch/pod{uid}/*{cid}*/cgroup.procs"):
+            pids = Path(path).read_text().split()
+            if pids:
+                return int(pids[0])
+        raise RuntimeError(f"no process found for container {cid}")
     meta = orjson.loads(Path(f"{data}/agent/pods/{uid}/c/0.json").read_bytes())
     shim = meta["pid"]
-    child = int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
+    return int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
+
+
+async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str, runtime: str) -> float:
+    """kill -9 the command of pod seq-0; time until it is Running and Ready again (restartCount 1)."""
+    async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
+        child = container_pid(runtime, data, await r.json())
     t0 = time.monotonic()
     os.kill(child, signal.SIGKILL)
     while time.monotonic() - t0 < 30:
@@ -111,7 +131,7 @@ async def wait_count(w: Watcher, names: set[str] | None, prefix: str, n: int, ti
             pass
 
 
-async def bench(runtime: str, pods: int, gap: float) -> None:
+async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) -> None:
     data = tempfile.mkdtemp(prefix=f"ketch-nodebench-{runtime}-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -149,7 +169,7 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             for i in range(pods):
                 name = f"seq-{i}"
                 body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                        "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}
+                        "spec": {"containers": [container(image)], "terminationGracePeriodSeconds": 1}}
                 created[name] = time.monotonic()
                 async with s.post(url + "/api/v1/namespaces/default/pods", json=body) as r:
                     assert r.status == 201, await r.text()
@@ -159,8 +179,8 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             p50 = statistics.median(lat) if lat else float("nan")
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
             kill_line = ""
-            if runtime == "process":
-                kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data):.3f}s"
+            if runtime in ("process", "containerd") and pods:
+                kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data, runtime):.3f}s"
             async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
                 await r.read()
             while True:   # let the agent finish the deletions
@@ -169,13 +189,14 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
                         break
                 await asyncio.sleep(0.2)
             dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
-                   "spec": {"replicas": 50, "selector": {"matchLabels": {"app": "dep"}},
+                   "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dep"}},
                             "template": {"metadata": {"labels": {"app": "dep"}},
-                                         "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}}}
+                                         "spec": {"containers": [container(image)],
+                                                  "terminationGracePeriodSeconds": 1}}}}
             t1 = time.monotonic()
             async with s.post(url + "/apis/apps/v1/namespaces/default/deployments", json=dep) as r:
                 assert r.status == 201, await r.text()
-            ok = await wait_count(w, None, "dep-", 50, 120)
+            ok = await wait_count(w, None, "dep-", replicas, 120)
             dep_time = time.monotonic() - t1 if ok else float("nan")
             await asyncio.sleep(5)
             idle_rss = rss_mib(agent.pid)
@@ -190,8 +211,8 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
                 await asyncio.sleep(0.2)
             wt.cancel()
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
-              f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→50 all Ready {dep_time:.2f}s | "
-              f"agent RSS with 50 pods {idle_rss:.0f} MiB{kill_line}", flush=True)
+              f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→{replicas} all Ready {dep_time:.2f}s | "
+              f"agent RSS with {replicas} pods {idle_rss:.0f} MiB{kill_line}", flush=True)
         await asyncio.sleep(2)
         print(f"{runtime:8s} agent idle RSS (no pods) {rss_mib(agent.pid):.0f} MiB", flush=True)
     finally:
@@ -207,13 +228,19 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runtimes", default="process,fake")
+    ap.add_argument("--runtimes", "--runtime", default="process,fake",
+                    help="comma-separated: process, fake, containerd (default process,fake)")
+    ap.add_argument("--image", help="container image (default ketch.local/busybox:1 for containerd, "
+                    "busybox otherwise; the process runtime ignores it)")
+    ap.add_argument("--replicas", type=int, default=50, help="replicas of the deployment scaled from 0")
+    ap.add_argument("--repeat", type=int, default=1, help="run each runtime this many times")
     ap.add_argument("--pods", type=int, default=50)
     ap.add_argument("--gap", type=float, default=0.5)
     a = ap.parse_args()
     print(f"node bench on {os.cpu_count()} cpus", flush=True)
     for rt in a.runtimes.split(","):
-        asyncio.run(bench(rt, a.pods, a.gap))
+        for _ in range(a.repeat):
+            asyncio.run(bench(rt, a.pods, a.gap, a.image or IMAGE.get(rt, "busybox"), a.replicas))
 
 
 if __name__ == "__main__":

@@ -158,6 +158,23 @@ def _issue_serving_cert(cluster_dir: str, data_dir: str) -> None:
         _write(os.path.join(data_dir, "ca.crt"), f.read(), 0o644)
 
 
+async def _serving_cert(data_dir: str) -> None:
+    """A self-signed serving certificate when the data dir has none, made in a child process.
+
+    cryptography's native library costs ~10 MB of RSS for as long as a process lives; the agent needs
+    it only for this one certificate, so it never imports it itself."""
+    cert, key = os.path.join(data_dir, "kubelet.crt"), os.path.join(data_dir, "kubelet.key")
+    if os.path.exists(cert) and os.path.exists(key):
+        return
+    from ..node import machine
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from ketch.node.server import self_signed; "
+        "self_signed(sys.argv[1], sys.argv[2], sys.argv[3:])", cert, key, "localhost", "127.0.0.1", machine.host_ip())
+    if await proc.wait() != 0:   # the agent then makes it itself
+        print("ketch agent: could not make a serving certificate in a child process", file=sys.stderr)
+
+
 async def join(server: str, token: str, node: str, ca_file: str | None, kubeconfig: str) -> None:
     """Trade the join token for this node's own credentials and write them to a kubeconfig.
 
@@ -205,6 +222,7 @@ async def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
+    await _serving_cert(data_dir)
     try:
         await _run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)
     finally:
