@@ -178,16 +178,23 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             lat = sorted(w.ready_at[n] - created[n] for n in created if n in w.ready_at)
             p50 = statistics.median(lat) if lat else float("nan")
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
-            kill_line = ""
+            kill_line, removal = "", 0.0
             if runtime in ("process", "containerd") and pods:
                 kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data, runtime):.3f}s"
             async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
                 await r.read()
+            t_del = time.monotonic()
             while True:   # let the agent finish the deletions
                 async with s.get(url + "/api/v1/namespaces/default/pods") as r:
                     if not (await r.json())["items"]:
                         break
                 await asyncio.sleep(0.2)
+            # The API forgets a pod once its containers stopped; the runtime then still removes its sandbox
+            # (CNI, cgroup, logs). Wait for that too, so the deployment below does not compete with it.
+            pods_dir = Path(f"{data}/agent/pods")
+            while time.monotonic() - t_del < 120 and pods_dir.is_dir() and any(pods_dir.iterdir()):
+                await asyncio.sleep(0.1)
+            removal = time.monotonic() - t_del
             dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
                    "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dep"}},
                             "template": {"metadata": {"labels": {"app": "dep"}},
@@ -212,7 +219,8 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             wt.cancel()
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
               f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→{replicas} all Ready {dep_time:.2f}s | "
-              f"agent RSS with {replicas} pods {idle_rss:.0f} MiB{kill_line}", flush=True)
+              f"agent RSS with {replicas} pods {idle_rss:.0f} MiB{kill_line} | {len(created)} pods deleted and "
+              f"removed by the runtime in {removal:.2f}s", flush=True)
         await asyncio.sleep(2)
         print(f"{runtime:8s} agent idle RSS (no pods) {rss_mib(agent.pid):.0f} MiB", flush=True)
     finally:

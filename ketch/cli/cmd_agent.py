@@ -104,14 +104,14 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
 
 async def _run_agent(client: Client, stop: asyncio.Event, opts, args: argparse.Namespace) -> None:
     """Run the agent; the containerd runtime is built here (own containerd, or --containerd-address)."""
-    from ..node import run_agent
-    if opts.runtime != "containerd":
-        await run_agent(client, stop, opts)
-        return
     from ..node.agent import Agent
-    from ..node.containerd import ContainerdRuntime
-    runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None))
-    await Agent(client, opts, runtime=runtime).run(stop)
+    runtime = None
+    if opts.runtime == "containerd":
+        from ..node.containerd import ContainerdRuntime
+        runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None))
+    agent = Agent(client, opts, runtime=runtime)
+    agent.prepare.append(lambda: _serving_cert(agent.data_dir))   # while the runtime starts
+    await agent.run(stop)
 
 
 def _containerd_socket(args: argparse.Namespace) -> str:
@@ -222,7 +222,6 @@ async def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
-    await _serving_cert(data_dir)
     try:
         await _run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)
     finally:

@@ -1,8 +1,10 @@
 """The `containerd` runtime: real containers through CRI v1 (pod sandboxes, CNI networking, cgroups).
 
 containerd keeps the state: on start the runtime lists the sandboxes and containers labelled as
-ketch's and re-adopts them. Container exits are seen by polling ListContainers (one call per
-`poll` seconds); ContainerStatus then gives the exit code, reason (OOMKilled...) and times.
+ketch's and re-adopts them. Container exits are seen at once through containerd's task exit events
+(its event service on the same socket), and by polling ListContainers as a safety net (every `poll`
+seconds without events, every `events_poll` seconds with them); ContainerStatus then gives the exit
+code, reason (OOMKilled...) and times.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from ...api.quantity import parse_quantity
 from .. import images, machine
 from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, Runtime
-from . import cri
+from . import cri, proto
 from .daemon import Containerd
 
 log = logging.getLogger("ketch.node.containerd")
@@ -31,6 +33,7 @@ UID = "io.kubernetes.pod.uid"
 CNAME = "io.kubernetes.container.name"
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_PARENT = "ketch"
+EVENTS_SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
 
 
 @dataclass
@@ -63,12 +66,13 @@ class ContainerdRuntime(Runtime):
     log_format = "cri"     # log_files() hold CRI records: strip them with containerd.logs.plain/parse_line
 
     def __init__(self, data_dir: str, socket: str | None = None, pod_cidr: str = "10.89.0.0/16",
-                 bridge: str = "ketch0", poll: float = 0.5):
+                 bridge: str = "ketch0", poll: float = 0.5, events_poll: float = 5.0):
         super().__init__()
         self.data_dir = data_dir
         self.version = containerd_version()
         self.daemon = Containerd(data_dir, socket, images.PAUSE_IMAGE, pod_cidr, bridge)
-        self.poll = poll
+        self.poll, self.events_poll = poll, events_poll
+        self._events_live = False
         self.cri: cri.CRIClient | None = None
         self.host_ip = machine.host_ip()
         self._sandboxes: dict[str, Sandbox] = {}
@@ -187,14 +191,60 @@ class ContainerdRuntime(Runtime):
             rec.message = message
 
     async def _poll_loop(self) -> None:
+        """Poll ListContainers: every `poll` s, or every `events_poll` s while containerd's exit events flow."""
+        events = asyncio.create_task(self._events_loop())
+        last = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(self.poll)
+                if self._events_live and time.monotonic() - last < self.events_poll:
+                    continue
+                last = time.monotonic()
+                try:
+                    await self._poll_once()
+                except cri.CRIError as e:
+                    log.warning("polling containerd: %s", e.details())
+                except Exception:   # never let the watcher die
+                    log.exception("polling containerd")
+        finally:
+            events.cancel()
+            with contextlib.suppress(BaseException):
+                await events
+
+    async def _events_loop(self) -> None:
+        """React to containerd's task exit events (its event service, on the same socket) at once."""
+        req = proto.encode("SubscribeRequest", {"filters": ['topic=="/tasks/exit"']})
         while True:
-            await asyncio.sleep(self.poll)
             try:
-                await self._poll_once()
+                self._events_live = True
+                async for env in self.cri.stream(EVENTS_SUBSCRIBE, req, lambda b: proto.decode("Envelope", b)):
+                    if env.get("namespace") != "k8s.io":
+                        continue
+                    ev = proto.decode("TaskExit", (env.get("event") or {}).get("value", b""))
+                    cid = ev.get("container_id", "")
+                    known = self._by_id.get(cid)
+                    # the exit of the container's own process (not of an exec inside it)
+                    if known is not None and known[1].running and ev.get("id", cid) == cid:
+                        asyncio.create_task(self._exited(cid))
             except cri.CRIError as e:
-                log.warning("polling containerd: %s", e.details())
-            except Exception:   # never let the watcher die
-                log.exception("polling containerd")
+                log.debug("containerd events: %s", e.details())
+            except Exception:   # never let the watcher die; polling goes on
+                log.exception("containerd events")
+            self._events_live = False
+            await asyncio.sleep(1)
+
+    async def _exited(self, cid: str) -> None:
+        """A task exit event: read the container until CRI has seen the exit too (it handles the same event)."""
+        for delay in (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
+            await asyncio.sleep(delay)
+            known = self._by_id.get(cid)
+            if known is None or not known[1].running:
+                return
+            with contextlib.suppress(cri.CRIError):
+                got = await self._record(cid)
+                if got is not None and not got[1].running:
+                    self.on_change(got[0])
+                    return
 
     async def _poll_once(self) -> None:
         resp = await self.cri.call("ListContainers", {"filter": {"label_selector": {MANAGED: "true"}}}, timeout=10)
