@@ -73,6 +73,9 @@ class ContainerdRuntime(Runtime):
         self.daemon = Containerd(data_dir, socket, images.PAUSE_IMAGE, pod_cidr, bridge)
         self.poll, self.events_poll = poll, events_poll
         self._events_live = False
+        self._early_exits: dict[str, float] = {}   # exit events of containers not registered yet
+        self._tasks: set[asyncio.Task] = set()
+        self._images_task: asyncio.Task | None = None
         self.cri: cri.CRIClient | None = None
         self.host_ip = machine.host_ip()
         self._sandboxes: dict[str, Sandbox] = {}
@@ -103,6 +106,11 @@ class ContainerdRuntime(Runtime):
         log.info("containerd %s ready in %.2fs (socket %s)", self.version, time.monotonic() - t0, self.daemon.socket)
 
     async def close(self) -> None:
+        for t in [*self._tasks, *([self._images_task] if self._images_task else [])]:
+            t.cancel()
+        if self._images_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._images_task
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,13 +124,25 @@ class ContainerdRuntime(Runtime):
         return bool(resp.get("image"))
 
     async def ensure_images(self) -> None:
-        """Build and import ketch's sandbox image (and the busybox test image) when missing."""
-        for ref, build in ((images.PAUSE_IMAGE, images.build_pause), (images.TEST_IMAGE, images.build_test_image)):
-            if await self.image_present(ref):
-                continue
-            path = os.path.join(self.daemon.dir, "images", ref.split("/")[-1].replace(":", "_") + ".tar")
-            await asyncio.to_thread(build, path)
-            await import_image(self.daemon.socket, path)
+        """Build and import ketch's sandbox image when missing, and the busybox test image in the background:
+        the node does not wait for an image only some pods use; a pull waits for it (`_wait_images`)."""
+        await self._ensure_image(images.PAUSE_IMAGE, images.build_pause)
+        self._images_task = asyncio.create_task(self._ensure_image(images.TEST_IMAGE, images.build_test_image))
+
+    async def _ensure_image(self, ref: str, build) -> None:
+        if await self.image_present(ref):
+            return
+        path = os.path.join(self.daemon.dir, "images", ref.split("/")[-1].replace(":", "_") + ".tar")
+        await asyncio.to_thread(build, path)
+        await import_image(self.daemon.socket, path)
+
+    async def _wait_images(self) -> None:
+        task = self._images_task
+        if task is not None and not task.done():
+            try:
+                await asyncio.shield(task)
+            except Exception as e:   # the pull then says what is missing
+                log.warning("importing %s: %s", images.TEST_IMAGE, e)
 
     async def _readopt(self) -> None:
         sbs = await self.cri.call("ListPodSandbox", {"filter": {"label_selector": {MANAGED: "true"}}})
@@ -222,16 +242,27 @@ class ContainerdRuntime(Runtime):
                         continue
                     ev = proto.decode("TaskExit", (env.get("event") or {}).get("value", b""))
                     cid = ev.get("container_id", "")
+                    if ev.get("id", cid) != cid:   # an exec inside the container, not its own process
+                        continue
                     known = self._by_id.get(cid)
-                    # the exit of the container's own process (not of an exec inside it)
-                    if known is not None and known[1].running and ev.get("id", cid) == cid:
-                        asyncio.create_task(self._exited(cid))
+                    if known is None:   # StartContainer may not have returned yet: start_container checks
+                        self._early_exits[cid] = time.monotonic()
+                        if len(self._early_exits) > 256:
+                            old = time.monotonic() - 60
+                            self._early_exits = {k: t for k, t in self._early_exits.items() if t > old}
+                    elif known[1].running:
+                        self._spawn(self._exited(cid))
             except cri.CRIError as e:
                 log.debug("containerd events: %s", e.details())
             except Exception:   # never let the watcher die; polling goes on
                 log.exception("containerd events")
             self._events_live = False
             await asyncio.sleep(1)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _exited(self, cid: str) -> None:
         """A task exit event: read the container until CRI has seen the exit too (it handles the same event)."""
@@ -339,6 +370,7 @@ class ContainerdRuntime(Runtime):
         ref = container.get("image") or ""
         if not ref:
             raise ContainerConfigError("the container has no image")
+        await self._wait_images()
         policy = container.get("imagePullPolicy")
         if not policy:
             last = ref.rsplit("/", 1)[-1]
@@ -449,6 +481,8 @@ class ContainerdRuntime(Runtime):
         runs.append(rec)
         self._by_id[cid] = (uid, rec)
         rec.extra.pop("starting", None)
+        if self._early_exits.pop(cid, None) is not None:   # it exited before StartContainer returned
+            self._spawn(self._exited(cid))
         return rec
 
     async def _remove_named(self, sid: str, uid: str, name: str, attempt: int) -> None:
