@@ -153,6 +153,7 @@ class Watcher:
         self.seen_at: dict[str, float] = {}      # first event (created)
         self.bound_at: dict[str, float] = {}     # first event with spec.nodeName
         self.running_at: dict[str, float] = {}   # first event with a pod IP (sandbox up, status written)
+        self.events: dict[str, int] = {}         # watch events per pod until it was Ready
         self.changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -169,6 +170,8 @@ class Watcher:
                     name = pod["metadata"]["name"]
                     now = time.monotonic()
                     self.seen_at.setdefault(name, now)
+                    if name not in self.ready_at:
+                        self.events[name] = self.events.get(name, 0) + 1
                     if pod["spec"].get("nodeName"):
                         self.bound_at.setdefault(name, now)
                     if (pod.get("status") or {}).get("podIP"):
@@ -279,7 +282,9 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             def last(d: dict[str, float]) -> float:
                 return max((d[n] for n in dep if n in d), default=float("nan")) - t1
             phases = (f"last pod created {last(w.seen_at):.2f}s, last bound {last(w.bound_at):.2f}s, "
-                      f"last with its status written {last(w.running_at):.2f}s, last Ready {last(w.ready_at):.2f}s")
+                      f"last with its status written {last(w.running_at):.2f}s, last Ready {last(w.ready_at):.2f}s, "
+                      f"writes per pod until Ready (create, bind, status) "
+                      f"{statistics.median([w.events.get(n, 0) for n in dep]) if dep else 0:.0f}")
             await asyncio.sleep(5)
             idle_rss = rss_mib(agent.pid)
             async with s.delete(url + "/apis/apps/v1/namespaces/default/deployments/dep") as r:
