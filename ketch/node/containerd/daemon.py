@@ -114,14 +114,14 @@ oom_score = 0
     def conflist(self) -> dict:
         # With nft, one masquerade rule for the whole pod network (ensure_masquerade) instead of the bridge
         # plugin's per-pod iptables chain: that costs ~10 iptables runs per pod start and stop, each
-        # reading the whole nat table, a third of the CPU a sandbox takes on a busy node.
+        # reading the whole nat table, a third of the CPU a sandbox takes on a busy node. No "loopback"
+        # plugin: containerd's CRI brings `lo` up itself (its own cni-loopback network).
         return {"cniVersion": "0.4.0", "name": "ketch", "plugins": [
             {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": not self.nft_masq,
              "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": self.pod_cidr}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": self.ipam_dir}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "loopback"}]}
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}
 
     def write_config(self) -> str:
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
