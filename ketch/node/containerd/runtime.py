@@ -513,12 +513,19 @@ class ContainerdRuntime(Runtime):
         if sb is not None and sb.id:
             ids.add(sb.id)
         for sid in ids:
-            for method in ("StopPodSandbox", "RemovePodSandbox"):
-                try:
-                    await self.cri.call(method, {"pod_sandbox_id": sid}, timeout=60)
-                except cri.CRIError as e:
-                    if not cri.not_found(e):
-                        log.warning("%s %s: %s", method, sid, e.details())
+            # RemovePodSandbox stops the sandbox itself (CRI says it must): a StopPodSandbox first would
+            # tear the network down twice (every CNI plugin run again). Stop first only if Remove failed.
+            for methods in (("RemovePodSandbox",), ("StopPodSandbox", "RemovePodSandbox")):
+                failed = False
+                for method in methods:
+                    try:
+                        await self.cri.call(method, {"pod_sandbox_id": sid}, timeout=60)
+                    except cri.CRIError as e:
+                        if not cri.not_found(e):
+                            failed = True
+                            log.warning("%s %s: %s", method, sid, e.details())
+                if not failed:
+                    break
         for cid in [c for c, (u, _) in self._by_id.items() if u == uid]:
             del self._by_id[cid]
         self._pods.pop(uid, None)
