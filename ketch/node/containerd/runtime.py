@@ -266,7 +266,7 @@ class ContainerdRuntime(Runtime):
 
     async def _exited(self, cid: str) -> None:
         """A task exit event: read the container until CRI has seen the exit too (it handles the same event)."""
-        for delay in (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
+        for delay in (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 1, 2):   # a busy containerd may lag
             await asyncio.sleep(delay)
             known = self._by_id.get(cid)
             if known is None or not known[1].running:
