@@ -144,6 +144,14 @@ async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str, runtime: 
     return float("nan")
 
 
+async def runtime_removed(data: str, timeout: float) -> None:
+    """Wait until the agent's runtime removed every pod (sandboxes, cgroups, logs: its pods dir is empty)."""
+    pods_dir = Path(f"{data}/agent/pods")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pods_dir.is_dir() and any(pods_dir.iterdir()):
+        await asyncio.sleep(0.1)
+
+
 class Watcher:
     """One pod watch recording when each pod was first seen Running and Ready."""
 
@@ -259,9 +267,7 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
                 await asyncio.sleep(0.2)
             # The API forgets a pod once its containers stopped; the runtime then still removes its sandbox
             # (CNI, cgroup, logs). Wait for that too, so the deployment below does not compete with it.
-            pods_dir = Path(f"{data}/agent/pods")
-            while time.monotonic() - t_del < 120 and pods_dir.is_dir() and any(pods_dir.iterdir()):
-                await asyncio.sleep(0.1)
+            await runtime_removed(data, 120)
             removal = time.monotonic() - t_del
             dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
                    "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dep"}},
@@ -296,6 +302,7 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
                     if not (await r.json())["items"]:
                         break
                 await asyncio.sleep(0.2)
+            await runtime_removed(data, 120)   # stopping the agent earlier would leave sandboxes running
             wt.cancel()
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
               f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→{replicas} all Ready {dep_time:.2f}s | "
