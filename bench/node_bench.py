@@ -6,12 +6,17 @@ apart; then a Deployment scaled 0→50 until every pod is Ready. Never asserts.
 
     .venv/bin/python bench/node_bench.py                       # process and fake
     .venv/bin/python bench/node_bench.py --runtimes fake --pods 20
+    .venv/bin/python bench/node_bench.py --runtime containerd   # image ketch.local/busybox:1 (as root)
+
+Also measured: node Ready after the agent process starts, kill -9 of a container's process →
+Running and Ready again (process and containerd runtimes), and the agent's RSS with 50 pods and idle.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import os
 import shutil
 import signal
@@ -42,8 +47,64 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def container() -> dict:
-    return {"name": "c", "image": "busybox", "command": ["sleep", "3600"]}
+IMAGE = {"containerd": "ketch.local/busybox:1"}
+
+
+class CPUGroup:
+    """A cgroup for the agent and all it starts (containerd, shims, runc, CNI plugins; the containers
+    themselves go to their pod cgroups): the CPU time the node spent, which a busy machine does not
+    distort the way it does wall-clock figures. Needs root; without it, no figure."""
+
+    def __init__(self, name: str):
+        self.path = ""
+        for base, usage in (("/sys/fs/cgroup/cpuacct", "cpuacct.usage"), ("/sys/fs/cgroup", "cpu.stat")):
+            if os.path.exists(os.path.join(base, usage)) or os.path.exists(os.path.join(base, "cgroup.controllers")):
+                try:
+                    os.makedirs(os.path.join(base, name), exist_ok=True)
+                except OSError:
+                    continue
+                self.path, self.usage = os.path.join(base, name), usage
+                break
+
+    def join(self) -> None:   # in the child, before exec
+        if self.path:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    def seconds(self) -> float:
+        if not self.path:
+            return float("nan")
+        text = Path(self.path, self.usage).read_text()
+        if self.usage == "cpu.stat":
+            return int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
+        return int(text) / 1e9
+
+    def remove(self) -> None:
+        if not self.path:
+            return
+        parent = os.path.dirname(self.path)
+        for _ in range(50):
+            pids = Path(self.path, "cgroup.procs").read_text().split()
+            for pid in pids:   # whatever outlived the agent (a shim finishing) goes back to the parent
+                try:
+                    Path(parent, "cgroup.procs").write_text(pid)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of one process (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def container(image: str) -> dict:
+    return {"name": "c", "image": image, "command": ["sleep", "3600"]}
 
 
 def ready(pod: dict) -> bool:
@@ -52,13 +113,25 @@ def ready(pod: dict) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or ())
 
 
-async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str) -> float:
-    """kill -9 the command of pod seq-0; time until it is Running and Ready again (restartCount 1)."""
-    async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
-        uid = (await r.json())["metadata"]["uid"]
+def container_pid(runtime: str, data: str, pod: dict) -> int:
+    uid = pod["metadata"]["uid"]
+    if runtime == "containerd":   # the container's cgroup (cgroupfs driver, v1 or v2) lists its processes
+        cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        for path in glob.glob(f"/sys/fs/cgroup/pids/ketch/pod{uid}/*{cid}*/cgroup.procs") + \
+                glob.glob(f"/sys/fs/cgroup/ketch/pod{uid}/*{cid}*/cgroup.procs"):
+            pids = Path(path).read_text().split()
+            if pids:
+                return int(pids[0])
+        raise RuntimeError(f"no process found for container {cid}")
     meta = orjson.loads(Path(f"{data}/agent/pods/{uid}/c/0.json").read_bytes())
     shim = meta["pid"]
-    child = int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
+    return int(Path(f"/proc/{shim}/task/{shim}/children").read_text().split()[0])
+
+
+async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str, runtime: str) -> float:
+    """kill -9 the command of pod seq-0; time until it is Running and Ready again (restartCount 1)."""
+    async with s.get(url + "/api/v1/namespaces/default/pods/seq-0") as r:
+        child = container_pid(runtime, data, await r.json())
     t0 = time.monotonic()
     os.kill(child, signal.SIGKILL)
     while time.monotonic() - t0 < 30:
@@ -71,12 +144,24 @@ async def kill_recovery(s: aiohttp.ClientSession, url: str, data: str) -> float:
     return float("nan")
 
 
+async def runtime_removed(data: str, timeout: float) -> None:
+    """Wait until the agent's runtime removed every pod (sandboxes, cgroups, logs: its pods dir is empty)."""
+    pods_dir = Path(f"{data}/agent/pods")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pods_dir.is_dir() and any(pods_dir.iterdir()):
+        await asyncio.sleep(0.1)
+
+
 class Watcher:
     """One pod watch recording when each pod was first seen Running and Ready."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str):
         self.session, self.url = session, url
         self.ready_at: dict[str, float] = {}
+        self.seen_at: dict[str, float] = {}      # first event (created)
+        self.bound_at: dict[str, float] = {}     # first event with spec.nodeName
+        self.running_at: dict[str, float] = {}   # first event with a pod IP (sandbox up, status written)
+        self.events: dict[str, int] = {}         # watch events per pod until it was Ready
         self.changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -91,6 +176,14 @@ class Watcher:
                         continue
                     pod = orjson.loads(line)["object"]
                     name = pod["metadata"]["name"]
+                    now = time.monotonic()
+                    self.seen_at.setdefault(name, now)
+                    if name not in self.ready_at:
+                        self.events[name] = self.events.get(name, 0) + 1
+                    if pod["spec"].get("nodeName"):
+                        self.bound_at.setdefault(name, now)
+                    if (pod.get("status") or {}).get("podIP"):
+                        self.running_at.setdefault(name, now)
                     if name not in self.ready_at and ready(pod):
                         self.ready_at[name] = time.monotonic()
                         self.changed.set()
@@ -111,13 +204,14 @@ async def wait_count(w: Watcher, names: set[str] | None, prefix: str, n: int, ti
             pass
 
 
-async def bench(runtime: str, pods: int, gap: float) -> None:
+async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) -> None:
     data = tempfile.mkdtemp(prefix=f"ketch-nodebench-{runtime}-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(BIN / "ketch"), "up", "--http", "--no-agent", "--port", str(port),
                                "--data-dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     agent = None
+    cpu: CPUGroup | None = None
     try:
         async with aiohttp.ClientSession() as s:
             for _ in range(200):
@@ -128,11 +222,13 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
+            cpu = CPUGroup(f"ketch-nodebench-{os.getpid()}") if os.geteuid() == 0 else None
             t0 = time.monotonic()
             agent = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", f"{data}/kubeconfig",
                                       "--runtime", runtime, "--node-name", "bench-node",
                                       "--data-dir", f"{data}/agent"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=cpu.join if cpu else None)
             while True:
                 async with s.get(url + "/api/v1/nodes/bench-node") as r:
                     if r.status == 200:
@@ -149,7 +245,7 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             for i in range(pods):
                 name = f"seq-{i}"
                 body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                        "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}
+                        "spec": {"containers": [container(image)], "terminationGracePeriodSeconds": 1}}
                 created[name] = time.monotonic()
                 async with s.post(url + "/api/v1/namespaces/default/pods", json=body) as r:
                     assert r.status == 201, await r.text()
@@ -158,25 +254,43 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
             lat = sorted(w.ready_at[n] - created[n] for n in created if n in w.ready_at)
             p50 = statistics.median(lat) if lat else float("nan")
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
-            kill_line = ""
-            if runtime == "process":
-                kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data):.3f}s"
+            kill_line, removal = "", 0.0
+            if runtime in ("process", "containerd") and pods:
+                kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data, runtime):.3f}s"
             async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
                 await r.read()
+            t_del = time.monotonic()
             while True:   # let the agent finish the deletions
                 async with s.get(url + "/api/v1/namespaces/default/pods") as r:
                     if not (await r.json())["items"]:
                         break
                 await asyncio.sleep(0.2)
+            # The API forgets a pod once its containers stopped; the runtime then still removes its sandbox
+            # (CNI, cgroup, logs). Wait for that too, so the deployment below does not compete with it.
+            await runtime_removed(data, 120)
+            removal = time.monotonic() - t_del
             dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
-                   "spec": {"replicas": 50, "selector": {"matchLabels": {"app": "dep"}},
+                   "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dep"}},
                             "template": {"metadata": {"labels": {"app": "dep"}},
-                                         "spec": {"containers": [container()], "terminationGracePeriodSeconds": 1}}}}
+                                         "spec": {"containers": [container(image)],
+                                                  "terminationGracePeriodSeconds": 1}}}}
+            cpu0 = cpu.seconds() if cpu else float("nan")
+            agent_cpu0 = proc_cpu(agent.pid)
             t1 = time.monotonic()
             async with s.post(url + "/apis/apps/v1/namespaces/default/deployments", json=dep) as r:
                 assert r.status == 201, await r.text()
-            ok = await wait_count(w, None, "dep-", 50, 120)
+            ok = await wait_count(w, None, "dep-", replicas, 120)
             dep_time = time.monotonic() - t1 if ok else float("nan")
+            dep_cpu = (cpu.seconds() if cpu else float("nan")) - cpu0
+            agent_cpu = proc_cpu(agent.pid) - agent_cpu0
+            dep = [n for n in w.ready_at if n.startswith("dep-")]
+
+            def last(d: dict[str, float]) -> float:
+                return max((d[n] for n in dep if n in d), default=float("nan")) - t1
+            phases = (f"last pod created {last(w.seen_at):.2f}s, last bound {last(w.bound_at):.2f}s, "
+                      f"last with its status written {last(w.running_at):.2f}s, last Ready {last(w.ready_at):.2f}s, "
+                      f"writes per pod until Ready (create, bind, status) "
+                      f"{statistics.median([w.events.get(n, 0) for n in dep]) if dep else 0:.0f}")
             await asyncio.sleep(5)
             idle_rss = rss_mib(agent.pid)
             async with s.delete(url + "/apis/apps/v1/namespaces/default/deployments/dep") as r:
@@ -188,11 +302,17 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
                     if not (await r.json())["items"]:
                         break
                 await asyncio.sleep(0.2)
+            await runtime_removed(data, 120)   # stopping the agent earlier would leave sandboxes running
             wt.cancel()
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
-              f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→50 all Ready {dep_time:.2f}s | "
-              f"agent RSS with 50 pods {idle_rss:.0f} MiB{kill_line}", flush=True)
+              f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→{replicas} all Ready {dep_time:.2f}s | "
+              f"agent RSS with {replicas} pods {idle_rss:.0f} MiB{kill_line} | {len(created)} pods deleted and "
+              f"removed by the runtime in {removal:.2f}s", flush=True)
         await asyncio.sleep(2)
+        print(f"{runtime:8s} deployment 0→{replicas}: {phases}; CPU of the agent and what it ran (runtime "
+              f"included) {dep_cpu:.2f}s, {dep_cpu / replicas * 1000:.0f} ms per pod (the agent process alone "
+              f"{agent_cpu / replicas * 1000:.0f} ms per pod); load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
         print(f"{runtime:8s} agent idle RSS (no pods) {rss_mib(agent.pid):.0f} MiB", flush=True)
     finally:
         for p in (agent, server):
@@ -203,17 +323,25 @@ async def bench(runtime: str, pods: int, gap: float) -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
         shutil.rmtree(data, ignore_errors=True)
+        if cpu is not None:
+            cpu.remove()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runtimes", default="process,fake")
+    ap.add_argument("--runtimes", "--runtime", default="process,fake",
+                    help="comma-separated: process, fake, containerd (default process,fake)")
+    ap.add_argument("--image", help="container image (default ketch.local/busybox:1 for containerd, "
+                    "busybox otherwise; the process runtime ignores it)")
+    ap.add_argument("--replicas", type=int, default=50, help="replicas of the deployment scaled from 0")
+    ap.add_argument("--repeat", type=int, default=1, help="run each runtime this many times")
     ap.add_argument("--pods", type=int, default=50)
     ap.add_argument("--gap", type=float, default=0.5)
     a = ap.parse_args()
     print(f"node bench on {os.cpu_count()} cpus", flush=True)
     for rt in a.runtimes.split(","):
-        asyncio.run(bench(rt, a.pods, a.gap))
+        for _ in range(a.repeat):
+            asyncio.run(bench(rt, a.pods, a.gap, a.image or IMAGE.get(rt, "busybox"), a.replicas))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -112,6 +113,7 @@ class Agent:
         self.states: dict[str, PodState] = {}        # by uid
         self.uids_by_key: dict[str, set[str]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self.prepare: list[Callable[[], Awaitable[None]]] = []   # run alongside the runtime's start
         self.pods.add_handlers(self._enqueue, lambda old, new: self._enqueue(new), self._enqueue)
 
     # -- nodes -------------------------------------------------------------------------------
@@ -153,7 +155,7 @@ class Agent:
 
     # -- main loop ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        await self.runtime.start()
+        await asyncio.gather(self.runtime.start(), *(p() for p in self.prepare))
         from .server import start_for_agent
         node_server = await start_for_agent(self)
         tasks = [asyncio.create_task(self.node_manager.run(stop)), self.pods.start()]

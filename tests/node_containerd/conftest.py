@@ -28,10 +28,6 @@ def _requirements() -> None:
     from ketch.node.images import find_busybox
     lacks = missing()
     try:
-        import grpc  # noqa: F401
-    except ImportError:
-        lacks.append("the grpcio Python package")
-    try:
         find_busybox()
     except FileNotFoundError:
         lacks.append("busybox-static")

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from ketch.node import images
-from ketch.node.containerd import proto
+from ketch.node.containerd import h2, proto
 
 
 def test_round_trip_nested_maps_repeated_and_negative():
@@ -56,3 +56,24 @@ def test_cri_log_lines():
     assert logs.plain(data) == b"boom\npartial\n"
     when, stream, partial, content = logs.parse_line(data.splitlines(keepends=True)[0])
     assert stream == "stdout" and not partial and content == b"boom\n" and abs(when - 1795328483.123456) < 1e-3
+
+
+def test_hpack_decodes_rfc7541_examples_with_huffman_and_dynamic_table():
+    # RFC 7541 C.4: three requests on one connection, Huffman-coded strings, entries added to the table.
+    d = h2.Decoder()
+    assert d.decode(bytes.fromhex("828684418cf1e3c2e5f23a6ba0ab90f4ff")) == [
+        (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
+    assert d.decode(bytes.fromhex("828684be5886a8eb10649cbf")) == [
+        (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com"),
+        ("cache-control", "no-cache")]
+    assert d.decode(bytes.fromhex("828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf")) == [
+        (":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"),
+        ("custom-key", "custom-value")]
+    assert d.table[0] == ("custom-key", "custom-value") and d.size == 164
+
+
+def test_hpack_literals_round_trip_and_bad_padding():
+    headers = [("grpc-status", "5"), ("grpc-message", "not%20found"), ("x-long", "v" * 300)]
+    assert h2.Decoder().decode(h2.encode_headers(headers)) == headers
+    with pytest.raises(ValueError):
+        h2.huffman_decode(b"\x00")    # padding must be all ones

@@ -183,3 +183,16 @@ def test_probes_exec_in_the_container(ctd):
     p = get_json(c, "pod", "unready")
     assert p["status"]["phase"] == "Running" and pod_condition(p, "Ready") == "False"
     c.kubectl("delete", "pod", "sick", "unready", "--grace-period=0", "--wait=false")
+
+
+def test_pod_network_masqueraded_by_one_nft_rule(ctd):
+    # One rule for the whole pod network (not the bridge plugin's per-pod iptables chains).
+    import json
+    import subprocess
+    _, node = ctd
+    conflist = json.loads((node.data_dir / "cni" / "net.d" / "10-ketch.conflist").read_text())
+    assert conflist["plugins"][0]["type"] == "bridge" and conflist["plugins"][0]["ipMasq"] is False
+    table = subprocess.run(["nft", "list", "table", "ip", "ketch_masq_ketch0"], capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    assert "hook postrouting" in table.stdout
+    assert "ip saddr 10.89.0.0/16 ip daddr != 10.89.0.0/16" in table.stdout and "masquerade" in table.stdout

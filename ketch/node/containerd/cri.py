@@ -1,15 +1,11 @@
-"""A CRI v1 client over grpc.aio generic unary calls (messages coded by `proto`)."""
+"""A CRI v1 client: gRPC calls over ketch's own small HTTP/2 client (`h2`), messages coded by `proto`."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import AsyncIterator
 
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")   # the agent forks (ctr, probes): no gRPC fork handlers
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-
-import grpc  # noqa: E402
-
-from . import proto  # noqa: E402
+from . import proto
+from .h2 import Channel, RPCError, Status
 
 RUNTIME = "/runtime.v1.RuntimeService/"
 IMAGE = "/runtime.v1.ImageService/"
@@ -43,28 +39,26 @@ SANDBOX_READY = 0
 CONTAINER_CREATED, CONTAINER_RUNNING, CONTAINER_EXITED, CONTAINER_UNKNOWN = 0, 1, 2, 3
 NS_POD, NS_CONTAINER, NS_NODE = 0, 1, 2
 
-CRIError = grpc.aio.AioRpcError
+CRIError = RPCError
 
 
 class CRIClient:
     """Calls CRI methods by name with dict requests; returns dict responses."""
 
     def __init__(self, socket_path: str):
-        self.channel = grpc.aio.insecure_channel(f"unix://{socket_path}",
-                                                 options=[("grpc.max_receive_message_length", 16 << 20)])
-        self._calls = {}
-        for name, (svc, req, resp) in METHODS.items():
-            self._calls[name] = self.channel.unary_unary(
-                svc + name,
-                request_serializer=lambda d, m=req: proto.encode(m, d),
-                response_deserializer=lambda b, m=resp: proto.decode(m, b))
+        self.channel = Channel(socket_path, max_message=16 << 20)
 
     async def call(self, method: str, request: dict | None = None, timeout: float = 30.0) -> dict:
-        return await self._calls[method](request or {}, timeout=timeout)
+        svc, req, resp = METHODS[method]
+        return proto.decode(resp, await self.channel.unary(svc + method, proto.encode(req, request or {}), timeout))
+
+    def stream(self, path: str, request: bytes, decode) -> AsyncIterator[dict]:
+        """A server-streaming call on the same connection (e.g. containerd's event subscription)."""
+        return self.channel.stream(path, request, decode)
 
     async def close(self) -> None:
         await self.channel.close()
 
 
 def not_found(e: Exception) -> bool:
-    return isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.NOT_FOUND
+    return isinstance(e, RPCError) and e.code() == Status.NOT_FOUND

@@ -102,6 +102,13 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "RuntimeCondition": {"type": _f(1, S), "status": _f(2, B), "reason": _f(3, S), "message": _f(4, S)},
     "RuntimeStatus": {"conditions": _f(1, "RuntimeCondition", True)},
     "StatusResponse": {"status": _f(1, "RuntimeStatus")},
+    # containerd's own event service (containerd/api/services/events/v1, api/events/task.proto)
+    "SubscribeRequest": {"filters": _f(1, S, True)},
+    "Timestamp": {"seconds": _f(1, N), "nanos": _f(2, N)},
+    "Any": {"type_url": _f(1, S), "value": _f(2, "bytes")},
+    "Envelope": {"timestamp": _f(1, "Timestamp"), "namespace": _f(2, S), "topic": _f(3, S), "event": _f(4, "Any")},
+    "TaskExit": {"container_id": _f(1, S), "id": _f(2, S), "pid": _f(3, N), "exit_status": _f(4, N),
+                 "exited_at": _f(5, "Timestamp")},
 }
 
 
@@ -162,9 +169,14 @@ def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
+_BY_NUM: dict[str, dict[int, tuple[str, str, bool]]] = {}
+
+
 def decode(msg: str, buf: bytes) -> dict:
     """Decode the message `msg` into a dict (absent fields are absent)."""
-    by_num = {f[0]: (name, f[1], f[2]) for name, f in SCHEMAS[msg].items()}
+    by_num = _BY_NUM.get(msg)
+    if by_num is None:
+        by_num = _BY_NUM[msg] = {f[0]: (name, f[1], f[2]) for name, f in SCHEMAS[msg].items()}
     out: dict = {}
     i, end = 0, len(buf)
     while i < end:

@@ -1,8 +1,10 @@
 """The `containerd` runtime: real containers through CRI v1 (pod sandboxes, CNI networking, cgroups).
 
 containerd keeps the state: on start the runtime lists the sandboxes and containers labelled as
-ketch's and re-adopts them. Container exits are seen by polling ListContainers (one call per
-`poll` seconds); ContainerStatus then gives the exit code, reason (OOMKilled...) and times.
+ketch's and re-adopts them. Container exits are seen at once through containerd's task exit events
+(its event service on the same socket), and by polling ListContainers as a safety net (every `poll`
+seconds without events, every `events_poll` seconds with them); ContainerStatus then gives the exit
+code, reason (OOMKilled...) and times.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ...api.quantity import parse_quantity
 from .. import images, machine, volumes
 from ..dnsconfig import pod_dns_config
 from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
-from . import cri
+from . import cri, proto
 from .daemon import Containerd
 
 log = logging.getLogger("ketch.node.containerd")
@@ -35,6 +37,7 @@ UID = "io.kubernetes.pod.uid"
 CNAME = "io.kubernetes.container.name"
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_PARENT = "ketch"
+EVENTS_SUBSCRIBE = "/containerd.services.events.v1.Events/Subscribe"
 
 
 @dataclass
@@ -67,12 +70,16 @@ class ContainerdRuntime(Runtime):
     log_format = "cri"     # log_files() hold CRI records: strip them with containerd.logs.plain/parse_line
 
     def __init__(self, data_dir: str, socket: str | None = None, pod_cidr: str = "10.89.0.0/16",
-                 bridge: str = "ketch0", poll: float = 0.5):
+                 bridge: str = "ketch0", poll: float = 0.5, events_poll: float = 5.0):
         super().__init__()
         self.data_dir = data_dir
         self.version = containerd_version()
         self.daemon = Containerd(data_dir, socket, images.PAUSE_IMAGE, pod_cidr, bridge)
-        self.poll = poll
+        self.poll, self.events_poll = poll, events_poll
+        self._events_live = False
+        self._early_exits: dict[str, float] = {}   # exit events of containers not registered yet
+        self._tasks: set[asyncio.Task] = set()
+        self._images_task: asyncio.Task | None = None
         self.cri: cri.CRIClient | None = None
         self.host_ip = machine.host_ip()
         self._sandboxes: dict[str, Sandbox] = {}
@@ -105,6 +112,11 @@ class ContainerdRuntime(Runtime):
         log.info("containerd %s ready in %.2fs (socket %s)", self.version, time.monotonic() - t0, self.daemon.socket)
 
     async def close(self) -> None:
+        for t in [*self._tasks, *([self._images_task] if self._images_task else [])]:
+            t.cancel()
+        if self._images_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._images_task
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -118,13 +130,25 @@ class ContainerdRuntime(Runtime):
         return bool(resp.get("image"))
 
     async def ensure_images(self) -> None:
-        """Build and import ketch's sandbox image (and the busybox test image) when missing."""
-        for ref, build in ((images.PAUSE_IMAGE, images.build_pause), (images.TEST_IMAGE, images.build_test_image)):
-            if await self.image_present(ref):
-                continue
-            path = os.path.join(self.daemon.dir, "images", ref.split("/")[-1].replace(":", "_") + ".tar")
-            await asyncio.to_thread(build, path)
-            await import_image(self.daemon.socket, path)
+        """Build and import ketch's sandbox image when missing, and the busybox test image in the background:
+        the node does not wait for an image only some pods use; a pull waits for it (`_wait_images`)."""
+        await self._ensure_image(images.PAUSE_IMAGE, images.build_pause)
+        self._images_task = asyncio.create_task(self._ensure_image(images.TEST_IMAGE, images.build_test_image))
+
+    async def _ensure_image(self, ref: str, build) -> None:
+        if await self.image_present(ref):
+            return
+        path = os.path.join(self.daemon.dir, "images", ref.split("/")[-1].replace(":", "_") + ".tar")
+        await asyncio.to_thread(build, path)
+        await import_image(self.daemon.socket, path)
+
+    async def _wait_images(self) -> None:
+        task = self._images_task
+        if task is not None and not task.done():
+            try:
+                await asyncio.shield(task)
+            except Exception as e:   # the pull then says what is missing
+                log.warning("importing %s: %s", images.TEST_IMAGE, e)
 
     async def _readopt(self) -> None:
         sbs = await self.cri.call("ListPodSandbox", {"filter": {"label_selector": {MANAGED: "true"}}})
@@ -193,14 +217,71 @@ class ContainerdRuntime(Runtime):
             rec.message = message
 
     async def _poll_loop(self) -> None:
+        """Poll ListContainers: every `poll` s, or every `events_poll` s while containerd's exit events flow."""
+        events = asyncio.create_task(self._events_loop())
+        last = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(self.poll)
+                if self._events_live and time.monotonic() - last < self.events_poll:
+                    continue
+                last = time.monotonic()
+                try:
+                    await self._poll_once()
+                except cri.CRIError as e:
+                    log.warning("polling containerd: %s", e.details())
+                except Exception:   # never let the watcher die
+                    log.exception("polling containerd")
+        finally:
+            events.cancel()
+            with contextlib.suppress(BaseException):
+                await events
+
+    async def _events_loop(self) -> None:
+        """React to containerd's task exit events (its event service, on the same socket) at once."""
+        req = proto.encode("SubscribeRequest", {"filters": ['topic=="/tasks/exit"']})
         while True:
-            await asyncio.sleep(self.poll)
             try:
-                await self._poll_once()
+                self._events_live = True
+                async for env in self.cri.stream(EVENTS_SUBSCRIBE, req, lambda b: proto.decode("Envelope", b)):
+                    if env.get("namespace") != "k8s.io":
+                        continue
+                    ev = proto.decode("TaskExit", (env.get("event") or {}).get("value", b""))
+                    cid = ev.get("container_id", "")
+                    if ev.get("id", cid) != cid:   # an exec inside the container, not its own process
+                        continue
+                    known = self._by_id.get(cid)
+                    if known is None:   # StartContainer may not have returned yet: start_container checks
+                        self._early_exits[cid] = time.monotonic()
+                        if len(self._early_exits) > 256:
+                            old = time.monotonic() - 60
+                            self._early_exits = {k: t for k, t in self._early_exits.items() if t > old}
+                    elif known[1].running:
+                        self._spawn(self._exited(cid))
             except cri.CRIError as e:
-                log.warning("polling containerd: %s", e.details())
-            except Exception:   # never let the watcher die
-                log.exception("polling containerd")
+                log.debug("containerd events: %s", e.details())
+            except Exception:   # never let the watcher die; polling goes on
+                log.exception("containerd events")
+            self._events_live = False
+            await asyncio.sleep(1)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _exited(self, cid: str) -> None:
+        """A task exit event: read the container until CRI has seen the exit too (it handles the same event)."""
+        for delay in (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 1, 2):   # a busy containerd may lag
+            await asyncio.sleep(delay)
+            known = self._by_id.get(cid)
+            if known is None or not known[1].running:
+                return
+            with contextlib.suppress(cri.CRIError):
+                got = await self._record(cid)
+                if got is not None and not got[1].running:
+                    self.on_change(got[0])
+                    return
 
     async def _poll_once(self) -> None:
         resp = await self.cri.call("ListContainers", {"filter": {"label_selector": {MANAGED: "true"}}}, timeout=10)
@@ -365,6 +446,7 @@ class ContainerdRuntime(Runtime):
         ref = container.get("image") or ""
         if not ref:
             raise ContainerConfigError("the container has no image")
+        await self._wait_images()
         policy = container.get("imagePullPolicy")
         if not policy:
             last = ref.rsplit("/", 1)[-1]
@@ -456,6 +538,8 @@ class ContainerdRuntime(Runtime):
         runs.append(rec)
         self._by_id[cid] = (uid, rec)
         rec.extra.pop("starting", None)
+        if self._early_exits.pop(cid, None) is not None:   # it exited before StartContainer returned
+            self._spawn(self._exited(cid))
         return rec
 
     async def _remove_named(self, sid: str, uid: str, name: str, attempt: int) -> None:
@@ -486,12 +570,19 @@ class ContainerdRuntime(Runtime):
         if sb is not None and sb.id:
             ids.add(sb.id)
         for sid in ids:
-            for method in ("StopPodSandbox", "RemovePodSandbox"):
-                try:
-                    await self.cri.call(method, {"pod_sandbox_id": sid}, timeout=60)
-                except cri.CRIError as e:
-                    if not cri.not_found(e):
-                        log.warning("%s %s: %s", method, sid, e.details())
+            # RemovePodSandbox stops the sandbox itself (CRI says it must): a StopPodSandbox first would
+            # tear the network down twice (every CNI plugin run again). Stop first only if Remove failed.
+            for methods in (("RemovePodSandbox",), ("StopPodSandbox", "RemovePodSandbox")):
+                failed = False
+                for method in methods:
+                    try:
+                        await self.cri.call(method, {"pod_sandbox_id": sid}, timeout=60)
+                    except cri.CRIError as e:
+                        if not cri.not_found(e):
+                            failed = True
+                            log.warning("%s %s: %s", method, sid, e.details())
+                if not failed:
+                    break
         for cid in [c for c, (u, _) in self._by_id.items() if u == uid]:
             del self._by_id[cid]
         self._pods.pop(uid, None)
