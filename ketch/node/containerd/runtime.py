@@ -513,7 +513,7 @@ class ContainerdRuntime(Runtime):
         for d in [log_dir, *glob.glob(os.path.join(self.data_dir, "pods", f"*_{uid}"))]:
             if d:
                 shutil.rmtree(d, ignore_errors=True)
-        shutil.rmtree(os.path.join(self.data_dir, "volumes", uid), ignore_errors=True)
+        volumes.remove_pod_volumes(self.data_dir, uid)     # memory-backed emptyDirs are unmounted first
 
     async def exec_probe(self, uid: str, name: str, command: list[str], timeout: float) -> tuple[bool, str]:
         rec = self.latest(uid, name)
