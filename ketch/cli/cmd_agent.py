@@ -20,6 +20,15 @@ def _add_tunables(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lease-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--pod-cidr", default="10.89.0.0/16",
                    help="containerd runtime: the pods' subnet on the CNI bridge (default 10.89.0.0/16)")
+    p.add_argument("--image-gc-high-threshold", type=int, default=85,
+                   help="containerd runtime: percent of the image filesystem used above which unused images are "
+                        "removed (default 85; 100 turns image GC off)")
+    p.add_argument("--image-gc-low-threshold", type=int, default=80,
+                   help="containerd runtime: image GC frees down to this percent (default 80)")
+    p.add_argument("--minimum-image-ttl-duration", default="2m",
+                   help="containerd runtime: minimum age of an unused image before image GC removes it "
+                        "(a Go duration, default 2m)")
+    p.add_argument("--image-gc-period", default="5m", help=argparse.SUPPRESS)
     p.add_argument("--cni-bridge", default="ketch0",
                    help="containerd runtime: the CNI bridge's name (default ketch0); agents sharing a "
                         "bridge share its addresses")
@@ -63,7 +72,25 @@ def _options(args: argparse.Namespace, data_dir: str, runtime: str, node_name: s
     from ..node import AgentOptions
     return AgentOptions(node_name=node_name, runtime=runtime, data_dir=data_dir, nodes=nodes,
                         backoff_base=args.crash_backoff, lease_interval=args.lease_interval,
-                        workers=16 if runtime == "fake" else 8, kubelet_port=args.kubelet_port)
+                        workers=16 if runtime == "fake" else 8, kubelet_port=args.kubelet_port,
+                        image_gc_high=args.image_gc_high_threshold, image_gc_low=args.image_gc_low_threshold,
+                        image_min_age=getattr(args, "image_min_ttl", 120.0),
+                        image_gc_period=getattr(args, "image_gc_period_s", 300.0))
+
+
+def _check_image_gc(args: argparse.Namespace) -> str | None:
+    """Validate the image GC flags (durations parsed into args.image_min_ttl / args.image_gc_period_s)."""
+    from ..node.imagegc import check_policy, parse_duration
+    try:
+        args.image_min_ttl = parse_duration(args.minimum_image_ttl_duration)
+    except ValueError as e:
+        return f"bad --minimum-image-ttl-duration: {e}"
+    try:
+        args.image_gc_period_s = parse_duration(args.image_gc_period)
+    except ValueError as e:
+        return f"bad --image-gc-period: {e}"
+    return check_policy(args.image_gc_high_threshold, args.image_gc_low_threshold, args.image_min_ttl,
+                        args.image_gc_period_s)
 
 
 def _check_network(args: argparse.Namespace) -> str | None:
@@ -117,7 +144,7 @@ async def run_in_up(client: Client, stop: asyncio.Event, args: argparse.Namespac
         print(f"ketch agent: runtime {runtime} ({why}; choose with --runtime)", flush=True)
     else:
         print(f"ketch agent: runtime {runtime} (from --runtime)", flush=True)
-    err = _check(runtime, 1) or _check_network(args)
+    err = _check(runtime, 1) or _check_network(args) or _check_image_gc(args)
     if err:
         print(f"ketch agent: {err}", file=sys.stderr, flush=True)
         return
@@ -253,7 +280,7 @@ async def join(server: str, token: str, node: str, ca_file: str | None, kubeconf
 async def run(args: argparse.Namespace) -> int:
     if args.cmd == "image":
         return await image_import(args)
-    err = _check(args.runtime, args.nodes) or _check_network(args)
+    err = _check(args.runtime, args.nodes) or _check_network(args) or _check_image_gc(args)
     if err:
         print(f"ketch agent: {err}", file=sys.stderr)
         return 1

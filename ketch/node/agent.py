@@ -59,6 +59,10 @@ class AgentOptions:
     workers: int = 8
     config_retry: float = 5.0
     kubelet_port: int = 10250     # the agent's own HTTPS API (logs, exec, port-forward, metrics); 0 = any
+    image_gc_high: int = 85       # image GC (containerd): start at this % of the image filesystem used
+    image_gc_low: int = 80        # ... and free down to this %
+    image_min_age: float = 120.0  # images first seen less than this many seconds ago are kept
+    image_gc_period: float = 300.0
 
 
 @dataclass
@@ -163,6 +167,7 @@ class Agent:
             await self.pods.synced.wait()
             self._clean_orphans()
             tasks += [asyncio.create_task(self._worker()) for _ in range(self.opts.workers)]
+            tasks += self._image_gc(stop)
             await stop.wait()
         finally:
             self.queue.shutdown()
@@ -182,6 +187,20 @@ class Agent:
             await self.events.close()
             if self._session is not None:
                 await self._session.close()
+
+    def _image_gc(self, stop: asyncio.Event) -> list[asyncio.Task]:
+        """The image garbage collector's loop, for runtimes that hold images (containerd)."""
+        if getattr(self.runtime, "cri", None) is None:
+            return []
+        from .imagegc import ImageGC
+        from .images import PAUSE_IMAGE
+        o = self.opts
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": o.node_name, "uid": o.node_name}}
+        gc = ImageGC(self.runtime, o.image_gc_high, o.image_gc_low, o.image_min_age, o.image_gc_period,
+                     pinned=(PAUSE_IMAGE,),
+                     event=lambda etype, reason, msg: self.events.event(node, etype, reason, msg, host=o.node_name))
+        self.image_gc = gc
+        return [asyncio.create_task(gc.run(stop))]
 
     def _clean_orphans(self) -> None:
         known = {p["metadata"]["uid"] for p in self.pods.list()}

@@ -247,7 +247,7 @@ class ProcessRuntime(Runtime):
             del self._env[k]
         await asyncio.to_thread(self._unlink_mounts, uid)
         await asyncio.to_thread(shutil.rmtree, self._pod_dir(uid), True)
-        await asyncio.to_thread(shutil.rmtree, volumes.pod_dir(self.data_dir, uid), True)
+        await asyncio.to_thread(volumes.remove_pod_volumes, self.data_dir, uid)
 
     # -- volumes: no mount namespace, so a volumeMount is a symlink at its mountPath ------------------
     def _links_file(self, uid: str) -> str:

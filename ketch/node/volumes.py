@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -97,7 +98,135 @@ def remove_orphaned_volumes(data_dir: str, keep: set[str]) -> None:
     for uid in uids:
         if uid not in keep:
             log.info("removing the volumes of gone pod %s", uid)
-            shutil.rmtree(os.path.join(root, uid), ignore_errors=True)
+            remove_pod_volumes(data_dir, uid)
+
+
+def remove_pod_volumes(data_dir: str, uid: str) -> None:
+    """Unmount the pod's memory-backed emptyDirs (lazily when busy), then remove its volume directories."""
+    d = pod_dir(data_dir, uid)
+    unmount_under(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# -- emptyDir medium: Memory (tmpfs) ---------------------------------------------------------------
+MNT_DETACH = 2
+DEFAULT_TMPFS_BYTES = 64 << 20     # only when the node's memory cannot be read
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def mount_points() -> list[str]:
+    """Every mount point of this mount namespace (/proc/self/mountinfo, octal escapes decoded)."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                parts = line.split(" ")
+                if len(parts) > 4:
+                    out.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[4]))
+    except OSError:
+        pass
+    return out
+
+
+def unmount_under(path: str) -> list[str]:
+    """Unmount every mount at or below `path`, deepest first, with MNT_DETACH (a busy tmpfs goes once
+    its last user leaves); returns what was unmounted."""
+    path = os.path.realpath(path)
+    found = sorted({m for m in mount_points() if m == path or m.startswith(path.rstrip("/") + "/")},
+                   key=len, reverse=True)
+    if not found:
+        return []
+    libc = _libc()
+    done = []
+    for m in found:
+        if libc.umount2(m.encode(), MNT_DETACH) == 0:
+            done.append(m)
+            log.info("unmounted %s", m)
+        else:
+            log.warning("unmounting %s: %s", m, os.strerror(_errno()))
+    return done
+
+
+def _errno() -> int:
+    import ctypes
+    return ctypes.get_errno()
+
+
+def _bytes(q) -> int:
+    from ..api.quantity import parse_quantity
+    return int(parse_quantity(str(q)))
+
+
+def pod_memory_limit(pod: dict) -> int | None:
+    """The pod's memory limit as its cgroup gets it: max(sum of the containers', largest init container's);
+    None when a container has no memory limit."""
+    spec = pod.get("spec") or {}
+
+    def limit(c: dict) -> int | None:
+        m = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        return _bytes(m) if m is not None else None
+
+    total = 0
+    for c in spec.get("containers") or ():
+        lim = limit(c)
+        if lim is None:
+            return None
+        total += lim
+    for c in spec.get("initContainers") or ():
+        lim = limit(c)
+        if lim is None:
+            return None
+        total = max(total, lim)
+    return total
+
+
+def node_allocatable_memory() -> int:
+    """What the node reports as allocatable memory (capacity minus the 100Mi eviction reserve)."""
+    from . import machine
+    total = machine.meminfo().get("MemTotal", 0)     # bytes
+    return max(total - (100 << 20), 0) or DEFAULT_TMPFS_BYTES
+
+
+def memory_volume_size(pod: dict, vol: dict) -> int:
+    """The tmpfs size of an emptyDir with medium Memory, as the kubelet computes it: node allocatable
+    memory, lowered to the pod's memory limit when every container has one, lowered to sizeLimit."""
+    size = node_allocatable_memory()
+    pod_limit = pod_memory_limit(pod)
+    if pod_limit and pod_limit < size:
+        size = pod_limit
+    limit = (vol.get("emptyDir") or {}).get("sizeLimit")
+    if limit is not None:
+        sl = _bytes(limit)
+        if sl < size:
+            size = sl
+    return max(size, 4096)
+
+
+def is_memory_medium(vol: dict) -> bool:
+    return "emptyDir" in vol and ((vol.get("emptyDir") or {}).get("medium") or "") == "Memory"
+
+
+def setup_memory_dir(host: str, size: int) -> bool:
+    """Mount a tmpfs of `size` bytes (mode 0777) at `host` unless one is there; False when not root (a plain
+    directory then: the process runtime without root)."""
+    os.makedirs(host, mode=0o777, exist_ok=True)
+    if os.path.ismount(host):
+        return True
+    if os.geteuid() != 0:
+        log.info("%s: emptyDir medium Memory is a plain directory (mounting a tmpfs needs root)", host)
+        return False
+    libc = _libc()
+    opts = f"size={size},mode=0777".encode()
+    if libc.mount(b"tmpfs", host.encode(), b"tmpfs", 0, opts) != 0:
+        err = _errno()
+        raise ContainerConfigError(f"mounting a tmpfs for emptyDir medium Memory at {host}: {os.strerror(err)}")
+    log.info("mounted a tmpfs of %d bytes at %s", size, host)
+    return True
 
 
 # -- payloads --------------------------------------------------------------------------------------
@@ -297,7 +426,6 @@ class Mount:
 
 def container_mounts(pod: dict, container: dict, data_dir: str) -> list[Mount]:
     """Where each of the container's volumeMounts comes from on the host (directories are created)."""
-    uid = pod["metadata"]["uid"]
     vols = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or ()}
     out = []
     for vm in container.get("volumeMounts") or ():
@@ -305,18 +433,21 @@ def container_mounts(pod: dict, container: dict, data_dir: str) -> list[Mount]:
         if v is None:
             raise ContainerConfigError(f"volume {vm.get('name')!r} not found")
         try:
-            out.append(_mount(uid, v, vm, data_dir))
+            out.append(_mount(pod, v, vm, data_dir))
         except OSError as e:
             raise ContainerConfigError(f"volume {v['name']}: {e.strerror}: {e.filename}") from None
     return out
 
 
-def _mount(uid: str, v: dict, vm: dict, data_dir: str) -> Mount:
+def _mount(pod: dict, v: dict, vm: dict, data_dir: str) -> Mount:
+    uid = pod["metadata"]["uid"]
     kind = _kind_of(v)
     readonly = bool(vm.get("readOnly"))
     if kind == "emptyDir":
         host = volume_dir(data_dir, uid, v["name"])
         os.makedirs(host, mode=0o777, exist_ok=True)
+        if is_memory_medium(v):
+            setup_memory_dir(host, memory_volume_size(pod, v))
         os.chmod(host, 0o777)
     elif kind == "hostPath":
         host = v["hostPath"].get("path") or ""
@@ -473,4 +604,4 @@ class VolumeManager:
             del self._written[k]
         for k in [k for k in self._tokens if k[0] == uid]:
             del self._tokens[k]
-        shutil.rmtree(pod_dir(self.data_dir, uid), ignore_errors=True)
+        remove_pod_volumes(self.data_dir, uid)

@@ -44,8 +44,9 @@ def _kubelet_port() -> list[str]:
 class Node:
     """A `ketch agent --runtime containerd` process that tests can stop and start again."""
 
-    def __init__(self, cluster: Cluster, data_dir: Path):
+    def __init__(self, cluster: Cluster, data_dir: Path, extra: list[str] | None = None):
         self.cluster, self.data_dir = cluster, data_dir
+        self.extra = list(extra or ())
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -56,7 +57,7 @@ class Node:
         t0 = time.time()
         self.proc = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", self.cluster.kubeconfig,
                                       "--runtime", "containerd", "--node-name", NODE, "--data-dir", str(self.data_dir),
-                                      "--crash-backoff", "1", "--no-proxy", *_kubelet_port()],
+                                      "--crash-backoff", "1", "--no-proxy", *_kubelet_port(), *self.extra],
                                      stdout=log, stderr=subprocess.STDOUT)
 
         def ready():

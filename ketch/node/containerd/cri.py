@@ -32,6 +32,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "PullImage": (IMAGE, "PullImageRequest", "PullImageResponse"),
     "ListImages": (IMAGE, "ListImagesRequest", "ListImagesResponse"),
     "RemoveImage": (IMAGE, "RemoveImageRequest", "Empty"),
+    "ImageFsInfo": (IMAGE, "Empty", "ImageFsInfoResponse"),
 }
 
 # CRI enums

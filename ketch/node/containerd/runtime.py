@@ -89,6 +89,8 @@ class ContainerdRuntime(Runtime):
         self._poller: asyncio.Task | None = None
         self.cluster_dns: list[str] = []        # kube-dns' ClusterIP, set by the agent; empty: no cluster DNS
         self.cluster_domain = "cluster.local"
+        self.image_used: dict[str, float] = {}        # image ref -> when a container last started from it (image GC)
+        self.images_starting: dict[str, int] = {}     # image refs of containers being created (image GC keeps them)
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -509,6 +511,18 @@ class ContainerdRuntime(Runtime):
                 for m in volumes.container_mounts(pod, container, self.data_dir)]
 
     async def start_container(self, pod: dict, container: dict, env: dict[str, str], attempt: int) -> ContainerRecord:
+        """Start one container; for image GC its image counts as in use meanwhile, and its last use is recorded."""
+        ref = container.get("image") or ""
+        self.images_starting[ref] = self.images_starting.get(ref, 0) + 1
+        try:
+            return await self._start_container(pod, container, env, attempt)
+        finally:
+            self.image_used[ref] = time.time()
+            self.images_starting[ref] -= 1
+            if not self.images_starting[ref]:
+                del self.images_starting[ref]
+
+    async def _start_container(self, pod: dict, container: dict, env: dict[str, str], attempt: int) -> ContainerRecord:
         uid, name = pod["metadata"]["uid"], container["name"]
         await self.run_sandbox(pod)
         sb = self._sandboxes[uid]
@@ -604,7 +618,7 @@ class ContainerdRuntime(Runtime):
         for d in [log_dir, *glob.glob(os.path.join(self.data_dir, "pods", f"*_{uid}"))]:
             if d:
                 shutil.rmtree(d, ignore_errors=True)
-        shutil.rmtree(os.path.join(self.data_dir, "volumes", uid), ignore_errors=True)
+        volumes.remove_pod_volumes(self.data_dir, uid)     # memory-backed emptyDirs are unmounted first
 
     async def exec_probe(self, uid: str, name: str, command: list[str], timeout: float) -> tuple[bool, str]:
         rec = self.latest(uid, name)
