@@ -830,6 +830,8 @@ async def run_exec(ws: web.WebSocketResponse, command: list[str], env: dict[str,
         gone = proc.returncode is None     # the client went away: nothing it started may outlive it
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()     # in case it left its process group (ctr may)
         if gone and kill is not None:
             # the process in the container is not ours: once the host side cannot start it any more
             # (its process group is dead), the runtime kills it
