@@ -212,36 +212,6 @@ def _issue_serving_cert(cluster_dir: str, data_dir: str) -> None:
         _write(os.path.join(data_dir, "ca.crt"), f.read(), 0o644)
 
 
-# What ketch.node.server.self_signed does, as a script that imports cryptography alone (importing
-# ketch.node would bring aiohttp too: 0.5 s of CPU instead of 0.1 s, while the agent starts).
-_SELF_SIGNED = """
-import datetime, ipaddress, os, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-cert_path, key_path, hosts = sys.argv[1], sys.argv[2], sys.argv[3:]
-key = ec.generate_private_key(ec.SECP256R1())
-name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ketch-agent")])
-now = datetime.datetime.now(datetime.UTC)
-sans = []
-for h in hosts:
-    try:
-        sans.append(x509.IPAddress(ipaddress.ip_address(h)))
-    except ValueError:
-        sans.append(x509.DNSName(h))
-cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
-with os.fdopen(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-    f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
-with open(cert_path, "wb") as f:
-    f.write(cert.public_bytes(serialization.Encoding.PEM))
-"""
-
-
 async def _serving_cert(data_dir: str) -> None:
     """A self-signed serving certificate when the data dir has none, made in a child process.
 
@@ -252,7 +222,9 @@ async def _serving_cert(data_dir: str) -> None:
         return
     from ..node import machine
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _SELF_SIGNED, cert, key, "localhost",
+    # ketch.selfsigned imports cryptography alone (importing ketch.node would bring aiohttp too:
+    # 0.5 s of CPU instead of 0.1 s, while the agent starts)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ketch.selfsigned", cert, key, "localhost",
                                                 "127.0.0.1", machine.host_ip())
     if await proc.wait() != 0:   # the agent then makes it itself
         print("ketch agent: could not make a serving certificate in a child process", file=sys.stderr)
