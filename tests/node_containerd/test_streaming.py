@@ -149,7 +149,9 @@ def test_logs_across_rotation(kc, ctd):
         inode = (log_dir / "0.log").stat().st_ino
         # 11000 lines of 1000 bytes: past the agent's 10 MiB rotation size
         to_container_stdout(c, "chatty", "head -c 10989000 /dev/zero | tr '\\0' x | fold -w 999; echo")
-        wait_for(lambda: (log_dir / "0.log.1").exists(), timeout=60, interval=0.5, what="the log rotated")
+        # rotated, and the path reopened (between the rename and the reopen 0.log does not exist)
+        wait_for(lambda: (log_dir / "0.log.1").exists() and (log_dir / "0.log").exists(), timeout=60,
+                 interval=0.5, what="the log rotated")
         # renamed, and containerd reopened the path (ReopenContainerLog), as the kubelet rotates
         assert (log_dir / "0.log.1").stat().st_ino == inode != (log_dir / "0.log").stat().st_ino
         to_container_stdout(c, "chatty", "echo after rotation")
