@@ -90,7 +90,7 @@ def ctd(tmp_path_factory):
         yield c, node
         c.kubectl("delete", "pods", "--all", "--timeout=40s", check=False)   # no container outlives the tests
         pods = base / "agent" / "pods"     # the agent removes sandboxes, cgroups and logs after the API object
-        wait_for(lambda: not pods.exists() or not any(pods.iterdir()), timeout=20, what="pods removed")
+        wait_for(lambda: not pods.exists() or not any(pods.iterdir()), timeout=60, what="pods removed")
     finally:
         node.stop()
         c.stop()
