@@ -8,13 +8,13 @@ key with per-key exponential back-off; nothing is remembered that the API cannot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aioutil import cancel_all
 from ..api.errors import StatusError
 from ..api.meta import now_rfc3339, parse_time
 from ..client.events import EventRecorder
@@ -105,11 +105,7 @@ class Controller:
             await stop.wait()
         finally:
             self.queue.shutdown()
-            for w in workers:
-                w.cancel()
-            for w in workers:
-                with contextlib.suppress(BaseException):
-                    await w
+            await cancel_all(workers)
 
     async def _worker(self) -> None:
         while True:

@@ -8,7 +8,6 @@ what the API shows. One agent can serve many simulated nodes (runtime `fake`) fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from ..aioutil import cancel_all
 from ..api.errors import StatusError
 from ..client.events import EventRecorder
 from ..client.informer import Informer, index_by_node_name, object_key
@@ -171,11 +171,7 @@ class Agent:
             await stop.wait()
         finally:
             self.queue.shutdown()
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_all(tasks)
             for st in self.states.values():
                 for _, probes in st.probes.values():
                     probes.stop()

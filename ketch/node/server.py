@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..aioutil import cancel_all
 from ..selfsigned import self_signed
 from . import metrics
 from .runtime import Runtime
@@ -692,11 +693,7 @@ async def relay_attach(ws: web.WebSocketResponse, url: str) -> None:
         except (ConnectionError, OSError):
             pass
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_all(tasks)
             await up.close()
             await ws.close()
 

@@ -24,6 +24,7 @@ import threading
 
 from aiohttp import WSMsgType, web
 
+from ..aioutil import cancel_all
 from ..api.spdy import (
     FLAG_FIN,
     GOAWAY,
@@ -128,11 +129,7 @@ async def port_forward_v4(ws: web.WebSocketResponse, host: str, ports: list[int]
                 with contextlib.suppress(ConnectionError):
                     await w.drain()
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_all(tasks)
         for w in writers.values():
             w.close()
             with contextlib.suppress(Exception):
