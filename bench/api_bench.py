@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import aiohttp
@@ -49,6 +50,13 @@ def pod(name: str, ts: float | None = None) -> dict:
         }]},
     }
     return p
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -119,38 +127,93 @@ async def run_list(s: aiohttp.ClientSession, url: str, ns: str, times: int = 5) 
     return received, decoded, n
 
 
-async def run_watch(s: aiohttp.ClientSession, url: str, ns: str, watchers: int, events: int,
-                    rate: float) -> list[float]:
-    """Watchers on a namespace; pods created at `rate`/s carry their send time; latency = receipt - send."""
-    lat: list[float] = []
-    ready = 0
-    done = asyncio.Event()
-    got = [0] * watchers
+class _WatchStream(asyncio.Protocol):
+    """One watch connection read at the lowest cost the client can manage: each read is stamped with
+    its arrival time and kept; parsing happens after the run. (An aiohttp reader that parsed every
+    event as it came made the bench client, one Python thread serving 100 connections, part of the
+    measured delay: the last of the 100 watchers waited for the other 99 to be parsed.)"""
 
-    async def watcher(i: int) -> None:
-        nonlocal ready
-        async with s.get(f"{url}/api/v1/namespaces/{ns}/pods", params={"watch": "true", "resourceVersion": rv},
-                         timeout=aiohttp.ClientTimeout(total=None)) as r:
-            ready += 1
-            buf = b""
-            async for chunk in r.content.iter_any():
-                now = time.time()
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    ev = orjson.loads(line)
-                    if ev["type"] != "ADDED":
-                        continue
-                    lat.append(now - float(ev["object"]["metadata"]["annotations"]["bench/sent"]))
-                    got[i] += 1
-                    if got[i] >= events:
-                        if all(g >= events for g in got):
-                            done.set()
-                        return
+    PATTERN = b'"type":"ADDED"'
+
+    def __init__(self, request: bytes, want: int, done: asyncio.Event, counts: list[int], i: int):
+        self.request, self.want, self.done, self.counts, self.i = request, want, done, counts, i
+        self.reads: list[tuple[float, bytes]] = []
+        self.tail = b""
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.reads.append((time.time(), data))
+        both = self.tail + data
+        self.counts[self.i] += both.count(self.PATTERN)
+        self.tail = both[-(len(self.PATTERN) - 1):]
+        if self.counts[self.i] >= self.want and min(self.counts) >= self.want:
+            self.done.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def latencies(self) -> list[tuple[str, float]]:
+        """Arrival time of each ADDED event's last byte minus the send time the pod carries."""
+        raw = b"".join(d for _, d in self.reads)
+        ends, pos = [], 0
+        for t, d in self.reads:
+            pos += len(d)
+            ends.append((pos, t))
+        body_at = raw.index(b"\r\n\r\n") + 4
+        # de-chunk, remembering where in the raw stream each piece of body came from
+        pieces: list[tuple[int, bytes]] = []
+        p = body_at
+        while p < len(raw):
+            eol = raw.find(b"\r\n", p)
+            if eol < 0:
+                break
+            size = int(raw[p:eol].split(b";")[0], 16)
+            if size == 0 or eol + 2 + size > len(raw):
+                break
+            pieces.append((eol + 2, raw[eol + 2:eol + 2 + size]))
+            p = eol + 2 + size + 2
+        out, buf, k = [], b"", 0
+        for start, piece in pieces:
+            buf += piece
+            while (nl := buf.find(b"\n")) >= 0:
+                line, buf = buf[:nl], buf[nl + 1:]
+                # the newline's raw offset: the piece holds the rest of buf after it
+                raw_end = start + len(piece) - len(buf)
+                while ends[k][0] < raw_end:
+                    k += 1
+                ev = orjson.loads(line)
+                if ev["type"] == "ADDED":
+                    meta = ev["object"]["metadata"]
+                    out.append((meta["name"], ends[k][1] - float(meta["annotations"]["bench/sent"])))
+        return out
+
+
+async def run_watch(s: aiohttp.ClientSession, url: str, ns: str, watchers: int, events: int,
+                    rate: float, headers: dict, ssl_ctx: object) -> tuple[list[float], str]:
+    """Watchers on a namespace; pods created at `rate`/s carry their send time; latency = arrival - send."""
+    loop = asyncio.get_running_loop()
     async with s.get(f"{url}/api/v1/namespaces/{ns}/pods") as r:
         rv = (await r.json())["metadata"]["resourceVersion"]
-    tasks = [asyncio.create_task(watcher(i)) for i in range(watchers)]
-    while ready < watchers:
+    u = urllib.parse.urlsplit(url)
+    request = (f"GET /api/v1/namespaces/{ns}/pods?watch=true&resourceVersion={rv} HTTP/1.1\r\n"
+               f"Host: {u.netloc}\r\nAccept: application/json\r\nUser-Agent: api-bench\r\n"
+               + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    done = asyncio.Event()
+    counts = [0] * watchers
+    streams: list[_WatchStream] = []
+    transports = []
+    for i in range(watchers):
+        st = _WatchStream(request, events, done, counts, i)
+        tr, _ = await loop.create_connection(lambda st=st: st, u.hostname, u.port,
+                                             ssl=ssl_ctx if u.scheme == "https" else None)
+        streams.append(st)
+        transports.append(tr)
+    # every watcher has its response headers before the first event is written
+    while any(not st.reads for st in streams):
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)
     for k in range(events):
@@ -162,9 +225,40 @@ async def run_watch(s: aiohttp.ClientSession, url: str, ns: str, watchers: int, 
     try:
         await asyncio.wait_for(done.wait(), 30)
     finally:
-        for t in tasks:
-            t.cancel()
-    return lat
+        for tr in transports:
+            tr.close()
+    per_event: dict[str, list[float]] = {}
+    for st in streams:
+        for name, x in st.latencies():
+            per_event.setdefault(name, []).append(x)
+    # Where the tail comes from: an event late for every watcher was late leaving (the create, or a
+    # pause of the server); one late for some watchers only, late in the fan-out.
+    worst = sorted(per_event.items(), key=lambda kv: -max(kv[1]))[:3]
+    note = ", ".join(f"{n} first {min(v) * 1e3:.0f} / last {max(v) * 1e3:.0f} ms" for n, v in worst)
+    return [x for v in per_event.values() for x in v], note
+
+
+async def commit_stats(s: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The store's commit-time histogram from /metrics (SQLite: each commit is a WAL fsync)."""
+    async with s.get(f"{url}/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("ketch_store_commit_duration_seconds_bucket"):
+            out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("ketch_store_committed_writes_total"):
+            out["writes"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def commit_note(before: dict[str, float], after: dict[str, float]) -> str:
+    """Commits in a phase, and how many took over 25 and 100 ms: a slow disk, not the server."""
+    if "+Inf" not in after:
+        return "-"
+    d = {k: after[k] - before.get(k, 0) for k in after}
+    n = d["+Inf"]
+    return (f"{n:.0f} commits ({d['writes'] / max(n, 1):.1f} writes each), "
+            f"{n - d['0.025']:.0f} over 25 ms, {n - d['0.1']:.0f} over 100 ms")
 
 
 async def create_namespace(s: aiohttp.ClientSession, url: str, ns: str) -> None:
@@ -199,8 +293,14 @@ async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | 
         # warm-up
         await run_creates(s, url, "bench", [f"warm-{i}" for i in range(200)], args.clients)
         names = [f"p-{i}" for i in range(args.pods)]
+        m0 = await commit_stats(s, url)
+        c0, s0, t0 = time.process_time(), cpu_seconds(pid), time.perf_counter()
         rate, lat = await run_creates(s, url, "bench", names, args.clients)
+        wall = time.perf_counter() - t0
+        out["creates: store commits (disk)"] = commit_note(m0, await commit_stats(s, url))
         out["creates/s"] = f"{rate:.0f}"
+        out["creates: CPU busy, server / bench client (cores)"] = \
+            f"{(cpu_seconds(pid) - s0) / wall:.2f} / {(time.process_time() - c0) / wall:.2f}"
         out["create p50/p99 (ms)"] = f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f}"
         rate, lat = await run_gets(s, url, "bench", names, args.clients, args.seconds)
         out["gets/s"] = f"{rate:.0f}"
@@ -216,9 +316,13 @@ async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | 
         rec, dec, n = await run_list(s, url, "big")
         out[f"list {n} pods, received p50/max (s)"] = f"{statistics.median(rec):.3f} / {max(rec):.3f}"
         out[f"list {n} pods, + client decode p50 (s)"] = f"{statistics.median(dec):.3f}"
-        lat = await run_watch(s, url, "watch", args.watchers, args.watch_events, args.watch_rate)
+        m0 = await commit_stats(s, url)
+        lat, worst = await run_watch(s, url, "watch", args.watchers, args.watch_events, args.watch_rate,
+                                     headers, ssl_ctx)
         out[f"watch delivery, {args.watchers} watchers, p50/p99 (ms)"] = \
             f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f} ({len(lat)} deliveries)"
+        out["watch: slowest events, first / last watcher"] = worst
+        out["watch: store commits (disk)"] = commit_note(m0, await commit_stats(s, url))
         out["RSS after load (MB)"] = f"{rss_mb(pid):.1f}"
     await asyncio.sleep(3)
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +43,18 @@ INSECURE_ADMIN = User("system:admin", ("system:masters", "system:authenticated")
 class TokenFile:
     """Bearer tokens, persisted as JSON (re-read when the file changes)."""
 
+    # A known token is trusted for up to CHECK_EVERY seconds before the file's mtime is looked at
+    # again (a stat per request costs a GIL hand-off); an unknown one always looks (a new token works at once).
+    CHECK_EVERY = 1.0
+
     def __init__(self, path: str):
         self.path = path
         self._mtime = 0.0
+        self._checked = -1e9
         self._tokens: dict[str, User] = {}
 
     def _load(self) -> None:
+        self._checked = time.monotonic()
         try:
             m = os.stat(self.path).st_mtime
         except FileNotFoundError:
@@ -61,6 +68,9 @@ class TokenFile:
         self._mtime = m
 
     def lookup(self, token: str) -> User | None:
+        user = self._tokens.get(token)
+        if user is not None and time.monotonic() - self._checked < self.CHECK_EVERY:
+            return user
         self._load()
         return self._tokens.get(token)
 

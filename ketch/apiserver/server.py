@@ -915,10 +915,13 @@ class APIServer:
             lines.append(f'apiserver_request_duration_seconds_sum{{verb="{verb}"}} {total:.6f}')
             lines.append(f'apiserver_request_duration_seconds_count{{verb="{verb}"}} {n}')
         lines += ["# TYPE apiserver_registered_watchers gauge", f"apiserver_registered_watchers {self.watch_count}",
-                  "# TYPE etcd_current_revision gauge", f"ketch_store_revision {self.service.cache.rev}",
+                  "# TYPE ketch_store_revision gauge", f"ketch_store_revision {self.service.cache.rev}",
                   "# TYPE ketch_store_objects gauge"]
         for prefix, rc in sorted(self.service.cache.resources.items()):
             lines.append(f'ketch_store_objects{{prefix="{prefix}"}} {len(rc.items)}')
+        store_metrics = getattr(self.store, "metrics_lines", None)
+        if store_metrics is not None:
+            lines += store_metrics()
         lines += ["# TYPE process_resident_memory_bytes gauge", f"process_resident_memory_bytes {_rss()}",
                   "# TYPE process_start_time_seconds gauge", f"process_start_time_seconds {self.started:.0f}"]
         return "\n".join(lines) + "\n"

@@ -18,6 +18,23 @@ RESET_STATUS_ON_CREATE = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"
                           "HorizontalPodAutoscaler"}
 
 
+_QOS: dict[int, tuple[dict, str]] = {}
+
+
+def _qos_of(spec: dict[str, Any]) -> str:
+    """qos_class, remembered for the pod specs that creates share (apply_defaults(shared=True) hands
+    the pods of one workload the same spec object, never changed in place): keyed by identity, the
+    spec kept alive by the entry so its id is not reused."""
+    hit = _QOS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    q = qos_class(spec)
+    if len(_QOS) >= 1024:
+        _QOS.clear()
+    _QOS[id(spec)] = (spec, q)
+    return q
+
+
 def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
     """Server-owned fields of a new object."""
     if kind in RESET_STATUS_ON_CREATE:
@@ -25,7 +42,7 @@ def prepare_for_create(kind: str, obj: dict[str, Any]) -> None:
         if kind == "Service":
             obj["status"] = {"loadBalancer": {}}
     elif kind == "Pod":
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_of(obj.get("spec") or {})}
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
     if kind in GENERATION_KINDS:

@@ -8,10 +8,12 @@ for many writes); readers use their own connection and never wait for the writer
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 _CREATE, _UPDATE, _DELETE = 1, 2, 3
 MAX_BATCH = 512
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass(slots=True)
@@ -83,6 +86,10 @@ class SQLiteStore:
         self._rexec = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._closed = False
+        # Commit times (the WAL fsync with synchronous=FULL): counts per bucket, for /metrics.
+        self._commit_counts = [0] * (len(COMMIT_BUCKETS) + 1)
+        self._commit_sum = 0.0
+        self._commit_writes = 0
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -276,21 +283,43 @@ class SQLiteStore:
                     events.append(Event(DELETE, op.key, rev, cur[2], cur[0]))
                     results.append((rev, KeyValue(op.key, cur[2], cur[0], cur[1])))
             if log_rows:
-                conn.executemany("INSERT INTO log(rev, key, type, create_rev, value) VALUES (?,?,?,?,?)", log_rows)
+                _insert_rows(conn, "INSERT INTO log(rev, key, type, create_rev, value) VALUES ", 5, log_rows)
                 puts = [(k, v[0], v[1], v[2]) for k, v in pending.items() if v is not None]
-                dels = [(k,) for k, v in pending.items() if v is None]
+                dels = [k for k, v in pending.items() if v is None]
                 if puts:
-                    conn.executemany(
-                        "INSERT INTO kv(key, create_rev, mod_rev, value) VALUES (?,?,?,?) "
-                        "ON CONFLICT(key) DO UPDATE SET create_rev=excluded.create_rev, "
-                        "mod_rev=excluded.mod_rev, value=excluded.value", puts)
-                if dels:
-                    conn.executemany("DELETE FROM kv WHERE key=?", dels)
+                    _insert_rows(conn, "INSERT INTO kv(key, create_rev, mod_rev, value) VALUES ", 4, puts,
+                                 " ON CONFLICT(key) DO UPDATE SET create_rev=excluded.create_rev, "
+                                 "mod_rev=excluded.mod_rev, value=excluded.value")
+                for i in range(0, len(dels), 500):
+                    chunk = dels[i:i + 500]
+                    conn.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            t = time.perf_counter()
             conn.execute("COMMIT")
+            self._observe_commit(time.perf_counter() - t, len(batch))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return results, events, rev
+
+    def _observe_commit(self, seconds: float, writes: int) -> None:
+        self._commit_counts[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
+        self._commit_sum += seconds
+        self._commit_writes += writes
+
+    def metrics_lines(self) -> list[str]:
+        """Prometheus text: a histogram of commit times, so a slow disk shows as what it is."""
+        name = "ketch_store_commit_duration_seconds"
+        lines = [f"# HELP {name} Time of each SQLite commit of a batch of writes (its WAL fsync).",
+                 f"# TYPE {name} histogram"]
+        total = 0
+        for le, n in zip([*COMMIT_BUCKETS, "+Inf"], self._commit_counts, strict=True):
+            total += n
+            lines.append(f'{name}_bucket{{le="{le}"}} {total}')
+        lines += [f"{name}_sum {self._commit_sum:.6f}", f"{name}_count {total}",
+                  "# HELP ketch_store_committed_writes_total Writes committed (a commit holds a batch of them).",
+                  "# TYPE ketch_store_committed_writes_total counter",
+                  f"ketch_store_committed_writes_total {self._commit_writes}"]
+        return lines
 
     # -- watch -------------------------------------------------------------------------------
     def _dispatch(self, events: list[Event]) -> None:
@@ -353,6 +382,16 @@ class SQLiteStore:
                 raise
         await asyncio.get_running_loop().run_in_executor(self._wexec, run)
         self._compacted = revision
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, ncols: int, rows: list[tuple], tail: str = "",
+                 per_statement: int = 200) -> None:
+    """Many rows in one multi-row INSERT statement per `per_statement` rows: executemany steps once
+    per row, and each step gives the GIL back to the event loop thread and waits to get it again."""
+    group = "(" + ",".join("?" * ncols) + ")"
+    for i in range(0, len(rows), per_statement):
+        chunk = rows[i:i + per_statement]
+        conn.execute(head + ",".join([group] * len(chunk)) + tail, [x for row in chunk for x in row])
 
 
 def _prefix_end(prefix: str) -> str:

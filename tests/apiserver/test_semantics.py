@@ -347,3 +347,30 @@ def test_priority_admission(cluster):
     assert code == 403 and "computed 1000" in st["message"]
     code, p = call(cluster, "POST", "/api/v1/namespaces/sem15/pods", pod("e"))
     assert code == 201 and p["spec"]["priority"] == 0
+
+
+def _commit_histogram(cluster) -> dict[str, float]:
+    code, raw = call(cluster, "GET", "/metrics")
+    assert code == 200
+    out = {}
+    for line in raw.decode().splitlines():
+        if line.startswith("ketch_store_commit_duration_seconds_bucket"):
+            out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(("ketch_store_commit_duration_seconds_count", "ketch_store_committed_writes_total")):
+            out[line.split(" ")[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_metrics_count_store_commits(cluster):
+    """/metrics has the store's commit-time histogram (a slow disk shows there), cumulative buckets."""
+    before = _commit_histogram(cluster)
+    ns_create(cluster, "metrics1")
+    for i in range(5):
+        code, body = call(cluster, "POST", "/api/v1/namespaces/metrics1/configmaps", cm(f"c{i}", k="v"))
+        assert code == 201, body
+    after = _commit_histogram(cluster)
+    assert after["ketch_store_committed_writes_total"] - before["ketch_store_committed_writes_total"] >= 6
+    assert 1 <= after["+Inf"] - before["+Inf"] <= 6 + 10   # one commit per batch; others may write too
+    assert after["ketch_store_commit_duration_seconds_count"] == after["+Inf"]
+    buckets = [v for k, v in after.items() if not k.startswith("ketch")]
+    assert buckets == sorted(buckets)
