@@ -444,15 +444,17 @@ def test_bad_input(shell):
 
 def test_dropped_clients_leave_nothing_behind(shell):
     c = shell
-    marker = "31347.25"
-    ex = popen(c, "exec", "shell", "--", "sleep", marker)
-    wait_for(lambda: host_processes("sleep", marker), what="exec'd process")
+    marker, child = "31347.25", "31347.24"
+    ex = popen(c, "exec", "shell", "--", "sh", "-c", f"sleep {child} & sleep {marker}")
+    wait_for(lambda: host_processes("sleep", marker) and host_processes("sleep", child), what="exec'd processes")
     f = popen(c, "logs", "-f", "shell")
     wait_for(lambda: "active streams: 2" in agent_health(c), what="two streams on the agent")
     for p in (ex, f):
         p.send_signal(signal.SIGKILL)
         p.wait()
-    wait_for(lambda: not host_processes("sleep", marker), timeout=60, what="the exec'd process to be killed")
+    # the exec'd shell, its child and its background child (all in the exec's session)
+    wait_for(lambda: not host_processes("sleep", marker) and not host_processes("sleep", child), timeout=60,
+             what="the exec'd processes to be killed")
     wait_for(lambda: "active streams: 0" in agent_health(c), timeout=60, what="no stream left on the agent")
     # tty and stdin: the same (kubectl on a terminal, so the exec has one in the container too)
     marker = "31347.26"
