@@ -27,7 +27,7 @@ from ...api.quantity import parse_quantity
 from .. import images, machine, volumes
 from ..dnsconfig import pod_dns_config
 from ..runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
-from . import cri, proto
+from . import cri, execs, proto
 from .daemon import Containerd
 
 log = logging.getLogger("ketch.node.containerd")
@@ -321,8 +321,8 @@ class ContainerdRuntime(Runtime):
                      tty: bool) -> tuple[list[str], Callable[[], Awaitable[None]]] | None:
         """`ctr tasks exec` with an exec id of ours: the process joins the container (its namespaces,
         cgroup, the container's env, cwd and user, as CRI Exec does); the exit status is the command's.
-        The kill coroutine, for a client that went away (the agent has killed ctr first), SIGKILLs the
-        exec process, deletes it from containerd and removes its FIFOs."""
+        The kill coroutine, for a client that went away (the agent has killed ctr first), kills the exec
+        process and its session, deletes it from containerd and removes its FIFOs (execs.end_exec)."""
         rec = self.latest(uid, name)
         if rec is None or not rec.running or not rec.extra.get("cid"):
             return None
@@ -332,17 +332,15 @@ class ContainerdRuntime(Runtime):
         base = [shutil.which("ctr") or "ctr", "--address", self.daemon.socket, "-n", "k8s.io", "tasks"]
         argv = [*base, "exec", "--exec-id", eid, "--fifo-dir", fifo, *(["--tty"] if tty else []), cid, *command]
 
-        async def kill() -> None:     # called once ctr is dead: SIGKILL the process, forget it, drop its FIFOs
-            for args in (("kill", "--exec-id", eid, "--signal", "SIGKILL", cid), ("delete", "--exec-id", eid, cid)):
-                proc = await asyncio.create_subprocess_exec(*base, *args, stdout=subprocess.DEVNULL,
-                                                            stderr=subprocess.DEVNULL)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(proc.wait(), 10)
-                if args[0] == "kill":
-                    await asyncio.sleep(0.1)     # let the shim reap it before the delete
-            for f in glob.glob(os.path.join(fifo, "*", eid + "-*")):
-                shutil.rmtree(os.path.dirname(f), ignore_errors=True)
+        async def kill() -> None:
+            await execs.end_exec(base, cid, eid, self.task_bundle(cid), fifo)
         return argv, kill
+
+    def task_bundle(self, cid: str) -> str:
+        """The container's task bundle (the shim's directory for it, where runc writes exec PIDs):
+        under the state directory of the agent's containerd, else containerd's default one."""
+        state = os.path.join(self.daemon.dir, "state") if self.daemon.own else "/run/containerd"
+        return os.path.join(state, "io.containerd.runtime.v2.task", "k8s.io", cid)
 
     def container_cgroup(self, uid: str, name: str) -> str | None:
         rec = self.latest(uid, name)
