@@ -31,3 +31,32 @@ def qos_class(spec: dict[str, Any]) -> str:
     if not any_set:
         return "BestEffort"
     return "Guaranteed" if guaranteed else "Burstable"
+
+
+def referenced_objects(pod: dict) -> set[tuple[str, str]]:
+    """(configmaps|secrets, name) of every object the pod's volumes and env read."""
+    spec = pod.get("spec") or {}
+    refs: set[tuple[str, str]] = set()
+    for v in spec.get("volumes") or ():
+        if "configMap" in v:
+            refs.add(("configmaps", (v["configMap"] or {}).get("name") or ""))
+        if "secret" in v:
+            refs.add(("secrets", (v["secret"] or {}).get("secretName") or ""))
+        for src in ((v.get("projected") or {}).get("sources") or ()):
+            if "configMap" in src:
+                refs.add(("configmaps", (src["configMap"] or {}).get("name") or ""))
+            if "secret" in src:
+                refs.add(("secrets", (src["secret"] or {}).get("name") or ""))
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for src in c.get("envFrom") or ():
+            if src.get("configMapRef"):
+                refs.add(("configmaps", src["configMapRef"].get("name") or ""))
+            if src.get("secretRef"):
+                refs.add(("secrets", src["secretRef"].get("name") or ""))
+        for e in c.get("env") or ():
+            vf = e.get("valueFrom") or {}
+            if vf.get("configMapKeyRef"):
+                refs.add(("configmaps", vf["configMapKeyRef"].get("name") or ""))
+            if vf.get("secretKeyRef"):
+                refs.add(("secrets", vf["secretKeyRef"].get("name") or ""))
+    return refs

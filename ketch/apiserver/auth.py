@@ -130,6 +130,8 @@ def authenticate(request: Any, tokens: TokenFile | None, signer: Any = None) -> 
 
 
 # What a node may read (everything a kubelet and proxy need), by resource.
+# Read by a node only when a pod bound to it references them (the server checks: APIServer._node_reads_referenced).
+NODE_REFERENCED = {"secrets", "configmaps"}
 NODE_READ = {"pods", "nodes", "services", "endpoints", "endpointslices", "configmaps", "secrets",
               "persistentvolumeclaims", "persistentvolumes", "namespaces", "leases", "events",
               "serviceaccounts", "runtimeclasses", "csidrivers"}

@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..api import errors
+from ..api.podutil import referenced_objects
 from ..api.registry import REGISTRY, Registry, ResourceInfo
 from ..store.base import CompactedError
 from . import auth, discovery
@@ -487,10 +488,35 @@ class APIServer:
                     "DELETE": "delete" if name else "deletecollection"}.get(m, m.lower())
         current = self.service.current(ri, ns, name) if name and verb != "create" else None
         why = auth.authorize(user, verb, ri.plural, sub, ns, name, current=current.obj if current else None)
+        if why is None and user.node_name and ri.plural in auth.NODE_REFERENCED and not ri.group:
+            why = self._node_reads_referenced(user.node_name, verb, ri.plural, ns, name, request)
         if why is not None:
             what = f'{ri.plural}{"." + ri.group if ri.group else ""}'
             target = f' "{name}"' if name else ""
             raise errors.forbidden(f'{what}{target} is forbidden: {why}', ri.plural, name, ri.group)
+
+    def _node_reads_referenced(self, node: str, verb: str, plural: str, ns: str | None, name: str,
+                               request: web.Request) -> str | None:
+        """The Node authorizer's rule for secrets and configMaps: a node reads one object at a time
+        (get, or list/watch with fieldSelector metadata.name=X), and only one a pod bound to it
+        references (volumes, env, envFrom)."""
+        if not name:
+            sel = [t.strip() for t in (request.query.get("fieldSelector") or "").split(",") if t.strip()]
+            if len(sel) == 1 and sel[0].startswith(("metadata.name==", "metadata.name=")):
+                name = sel[0].split("=", 2)[-1]
+        if not ns or not name:
+            return (f'User "system:node:{node}" cannot {verb} resource "{plural}" in API group "" '
+                    f'{"in the namespace " + chr(34) + ns + chr(34) if ns else "at the cluster scope"}: '
+                    f"a node may only read the {plural} of its pods, one at a time")
+        pods = self.registry.get("", "v1", "pods")
+        rc = self.service.cache.resource(self.service.storage_prefix(pods))
+        for key in rc.keys_with_prefix(self.service.key(pods, ns, "")):
+            e = rc.items.get(key)
+            if e is not None and (e.obj.get("spec") or {}).get("nodeName") == node \
+                    and (plural, name) in referenced_objects(e.obj):
+                return None
+        return (f'User "system:node:{node}" cannot {verb} resource "{plural}" in API group "" in the namespace '
+                f'"{ns}": no relationship found between node \'{node}\' and this object')
 
     def _nodeproxy(self) -> Any:
         """pods/log|exec|attach|portforward and metrics.k8s.io go to the node agents."""

@@ -39,6 +39,7 @@ class Client:
                 ctx.load_cert_chain(cert_file, key_file)
             self._ssl = ctx
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_kubeconfig(cls, path: str, **kw: Any) -> Client:
@@ -71,9 +72,20 @@ class Client:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         return self._session
 
+    async def watch_session(self) -> aiohttp.ClientSession:
+        """Watches hold their connection for minutes: they get a pool of their own, without a limit,
+        so many of them (an agent watches each configMap and secret its pods use) never make
+        requests wait for a connection (with HTTP/1.1, one connection per watch)."""
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = aiohttp.ClientSession(
+                headers=self.headers, connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        return self._watch_session
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for s in (self._session, self._watch_session):
+            if s is not None:
+                await s.close()
 
     # -- paths -------------------------------------------------------------------------------
     def resource(self, plural: str, group: str = "", version: str = "v1") -> ResourceInfo:
@@ -150,7 +162,7 @@ class Client:
             p["resourceVersion"] = resource_version
         if timeout_seconds:
             p["timeoutSeconds"] = str(timeout_seconds)
-        s = await self.session()
+        s = await self.watch_session()
         async with s.get(self.server + self.path(ri, namespace), params=_params(p)) as r:
             if r.status >= 400:
                 raise _status_error(r.status, await r.read())

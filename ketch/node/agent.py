@@ -18,6 +18,7 @@ import aiohttp
 
 from ..aioutil import cancel_all
 from ..api.errors import StatusError
+from ..api.podutil import referenced_objects
 from ..client.events import EventRecorder
 from ..client.informer import Informer, index_by_node_name, object_key
 from ..client.rest import Client
@@ -38,7 +39,7 @@ from .podstatus import (
 )
 from .probes import ContainerProbes
 from .runtime import ContainerConfigError, ContainerRecord, ContainerStartError, ImagePullError, Runtime
-from .volumes import VolumeManager, referenced_objects, remove_orphaned_volumes
+from .volumes import VolumeManager, remove_orphaned_volumes
 
 log = logging.getLogger("ketch.node")
 DNS_LOOKUP_INTERVAL = 5.0       # seconds between lookups of kube-dns (1 s while it does not exist)
@@ -552,9 +553,10 @@ class Agent:
             if not self.fake:
                 await asyncio.to_thread(self.volumes.forget, st.uid)
                 ns = st.key.split("/", 1)[0] if "/" in st.key else None
-                if ns and not any(referenced_objects(p) for p in self.pods.by_index("namespace", ns)
-                                  if p["metadata"]["uid"] != st.uid):
-                    await self.volumes.unwatch(ns)
+                if ns:
+                    keep = set().union(*(referenced_objects(p) for p in self.pods.by_index("namespace", ns)
+                                         if p["metadata"]["uid"] != st.uid))
+                    await self.volumes.unwatch(ns, keep)
         finally:
             self.states.pop(st.uid, None)
             uids = self.uids_by_key.get(st.key)

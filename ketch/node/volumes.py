@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..api.errors import StatusError
+from ..api.podutil import referenced_objects
 from ..client.informer import Informer
 from ..client.rest import Client
 from .envvars import field_ref, resource_field_ref
@@ -56,36 +57,6 @@ def _kind_of(vol: dict) -> str:
         if k in vol:
             return k
     return next((k for k in vol if k != "name"), "")
-
-
-# -- what a pod references -------------------------------------------------------------------------
-def referenced_objects(pod: dict) -> set[tuple[str, str]]:
-    """(configmaps|secrets, name) of every object the pod's volumes and env read."""
-    spec = pod.get("spec") or {}
-    refs: set[tuple[str, str]] = set()
-    for v in spec.get("volumes") or ():
-        if "configMap" in v:
-            refs.add(("configmaps", (v["configMap"] or {}).get("name") or ""))
-        if "secret" in v:
-            refs.add(("secrets", (v["secret"] or {}).get("secretName") or ""))
-        for src in ((v.get("projected") or {}).get("sources") or ()):
-            if "configMap" in src:
-                refs.add(("configmaps", (src["configMap"] or {}).get("name") or ""))
-            if "secret" in src:
-                refs.add(("secrets", (src["secret"] or {}).get("name") or ""))
-    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-        for src in c.get("envFrom") or ():
-            if src.get("configMapRef"):
-                refs.add(("configmaps", src["configMapRef"].get("name") or ""))
-            if src.get("secretRef"):
-                refs.add(("secrets", src["secretRef"].get("name") or ""))
-        for e in c.get("env") or ():
-            vf = e.get("valueFrom") or {}
-            if vf.get("configMapKeyRef"):
-                refs.add(("configmaps", vf["configMapKeyRef"].get("name") or ""))
-            if vf.get("secretKeyRef"):
-                refs.add(("secrets", vf["secretKeyRef"].get("name") or ""))
-    return refs
 
 
 def remove_orphaned_volumes(data_dir: str, keep: set[str]) -> None:
@@ -484,9 +455,9 @@ ObjectChanged = Callable[[str, str, str], None]    # (configmaps|secrets, namesp
 class VolumeManager:
     """Writes a pod's file volumes and keeps them current.
 
-    configMaps and secrets are read from per-namespace informers (started for the namespaces of
-    the pods that reference any); a change calls `on_change` so the agent re-syncs the pods that
-    use the object, and their next sync rewrites what changed. A cache miss falls back to a GET.
+    configMaps and secrets are read from informers on the single objects the node's pods
+    reference; a change calls `on_change` so the agent re-syncs the pods that use the object, and
+    their next sync rewrites what changed. A cache miss falls back to a GET.
     """
 
     def __init__(self, client: Client, data_dir: str, on_change: ObjectChanged):
@@ -494,31 +465,30 @@ class VolumeManager:
         self.data_dir = data_dir
         self.on_change = on_change
         self.ri = {"configmaps": client.resource("configmaps"), "secrets": client.resource("secrets")}
-        self.informers: dict[tuple[str, str], Informer] = {}
+        self.informers: dict[tuple[str, str, str], Informer] = {}   # (kind, namespace, name)
         self._written: dict[tuple[str, str], str] = {}    # (uid, volume) -> digest of what is on disk
         self._gone: set[str] = set()
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
 
     def watch(self, pod: dict) -> None:
-        """Watch the configMaps and secrets of the pod's namespace when it references any."""
-        if not referenced_objects(pod):
-            return
+        """Watch each configMap and secret the pod references, one object per watch
+        (fieldSelector metadata.name), as the kubelet does: a node may read only the objects of
+        the pods bound to it, never a whole namespace's secrets."""
         ns = pod["metadata"].get("namespace") or "default"
-        for kind in ("configmaps", "secrets"):
-            if (kind, ns) in self.informers:
+        for kind, name in referenced_objects(pod):
+            if not name or (kind, ns, name) in self.informers:
                 continue
-            inf = Informer(self.client, self.ri[kind], namespace=ns)
+            inf = Informer(self.client, self.ri[kind], namespace=ns, field_selector=f"metadata.name={name}")
             notify = (lambda k: lambda o: self.on_change(k, ns, o["metadata"].get("name") or ""))(kind)
             inf.add_handlers(notify, lambda old, new, n=notify: n(new), notify)
-            self.informers[(kind, ns)] = inf
+            self.informers[(kind, ns, name)] = inf
             inf.start()
 
-    async def unwatch(self, ns: str) -> None:
-        """No pod of the namespace references a configMap or secret any more: stop its informers."""
-        for kind in ("configmaps", "secrets"):
-            inf = self.informers.pop((kind, ns), None)
-            if inf is not None:
-                await inf.stop()
+    async def unwatch(self, ns: str, keep: set[tuple[str, str]] | frozenset = frozenset()) -> None:
+        """Stop the watches of the namespace's objects that no pod of this node references any more
+        (`keep`: the (kind, name) still referenced)."""
+        for key in [k for k in self.informers if k[1] == ns and (k[0], k[2]) not in keep]:
+            await self.informers.pop(key).stop()
 
     async def close(self) -> None:
         for inf in self.informers.values():
@@ -526,7 +496,7 @@ class VolumeManager:
         self.informers.clear()
 
     async def get(self, kind: str, ns: str, name: str) -> dict | None:
-        inf = self.informers.get((kind, ns))
+        inf = self.informers.get((kind, ns, name))
         if inf is not None and inf.synced.is_set():
             obj = inf.get_by_name(ns, name)
             if obj is not None:

@@ -192,3 +192,43 @@ def test_a_node_gets_service_account_tokens_only_for_its_pods(secure):
     assert code == 403 and 'does not use service account "vol-sa"' in st["message"], st
     assert secure.kubectl("create", "token", "vol-sa").stdout.count(".") == 2    # the admin still may
     secure.kubectl("delete", "pod", "vol-mine", "vol-theirs", "--grace-period=0", "--force", "--wait=false")
+
+
+def test_a_node_reads_only_the_secrets_and_configmaps_of_its_pods(secure):
+    """The Node authorizer's rule: one object at a time, and only what a pod bound to the node references."""
+    code, creds = call(secure, "POST", "/ketch/join", token=join_token(secure), body={"nodeName": "ref-n5"})
+    assert code == 200
+    tok = creds["token"]
+    for kind, name in (("secret", "ref-mine"), ("secret", "ref-theirs"), ("secret", "ref-unused"),
+                       ("configmap", "ref-env")):
+        secure.kubectl("create", kind, *(["generic"] if kind == "secret" else []), name, "--from-literal=k=v")
+    pods = [("ref-pod-mine", "ref-n5", {"volumes": [{"name": "s", "secret": {"secretName": "ref-mine"}}],
+                                        "envFrom": [{"configMapRef": {"name": "ref-env"}}]}),
+            ("ref-pod-theirs", "ref-n6", {"volumes": [{"name": "s", "secret": {"secretName": "ref-theirs"}}]})]
+    for name, node, refs in pods:
+        secure.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "volumes": refs.get("volumes", []),
+                     "containers": [{"name": "c", "image": "busybox", "envFrom": refs.get("envFrom", [])}]}}))
+    base = "/api/v1/namespaces/default"
+    assert call(secure, "GET", f"{base}/secrets/ref-mine", token=tok)[0] == 200
+    assert call(secure, "GET", f"{base}/configmaps/ref-env", token=tok)[0] == 200
+    for path in ("secrets/ref-theirs", "secrets/ref-unused", "configmaps/kube-root-ca.crt"):
+        code, st = call(secure, "GET", f"{base}/{path}", token=tok)
+        assert code == 403 and "no relationship found between node 'ref-n5'" in st["message"], (path, st)
+    # list and watch: only of one referenced object, by fieldSelector
+    code, st = call(secure, "GET", f"{base}/secrets", token=tok)
+    assert code == 403 and "one at a time" in st["message"], st
+    assert call(secure, "GET", "/api/v1/secrets", token=tok)[0] == 403
+    code, lst = call(secure, "GET", f"{base}/secrets?fieldSelector=metadata.name%3Dref-mine", token=tok)
+    assert code == 200 and [i["metadata"]["name"] for i in lst["items"]] == ["ref-mine"]
+    assert call(secure, "GET", f"{base}/secrets?fieldSelector=metadata.name%3Dref-theirs", token=tok)[0] == 403
+    code, st = call(secure, "GET", f"{base}/secrets?watch=1&fieldSelector=metadata.name%3Dref-theirs", token=tok)
+    assert code == 403
+    # the relationship ends with the pod
+    secure.kubectl("delete", "pod", "ref-pod-mine", "--grace-period=0", "--force", "--wait=false")
+    code, st = call(secure, "GET", f"{base}/secrets/ref-mine", token=tok)
+    assert code == 403, st
+    # the admin reads everything, as before
+    assert secure.kubectl("get", "secret", "ref-theirs", "-o", "name").stdout.strip() == "secret/ref-theirs"
+    secure.kubectl("delete", "pod", "ref-pod-theirs", "--grace-period=0", "--force", "--wait=false")

@@ -64,3 +64,33 @@ async def test_work_queue_dedupes_and_requeues_dirty_keys():
     assert await asyncio.wait_for(q.get(), 1) == "c"
     q.shutdown()
     assert await q.get() is None
+
+
+async def test_many_watches_never_starve_requests(cluster):
+    """More watches than the request pool has connections (64): requests still go through, and every
+    watch sees its object's change (an agent watches each configMap and secret of its pods alone)."""
+    client = Client(cluster.url)
+    cms = client.resource("configmaps")
+    await client.create(client.resource("namespaces"), None, {"metadata": {"name": "inf-many"}})
+    n = 80
+    for i in range(n):
+        await client.create(cms, "inf-many", {"metadata": {"name": f"c{i}"}, "data": {"v": "0"}})
+    infs = []
+    changed: set[str] = set()
+    for i in range(n):
+        inf = Informer(client, cms, "inf-many", field_selector=f"metadata.name=c{i}")
+        inf.add_handlers(on_update=lambda old, new: changed.add(new["metadata"]["name"]))
+        inf.start()
+        infs.append(inf)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(inf.synced.wait() for inf in infs)), 30)
+        assert [len(inf.list()) for inf in infs] == [1] * n
+        # every watch is established and holds its connection; a request still gets one at once
+        await asyncio.wait_for(client.get(cms, "inf-many", "c0"), 10)
+        for i in range(n):
+            await asyncio.wait_for(client.patch(cms, "inf-many", f"c{i}", {"data": {"v": "1"}}), 10)
+        await _eventually(lambda: len(changed) == n, timeout=30)
+    finally:
+        for inf in infs:
+            await inf.stop()
+        await client.close()

@@ -187,6 +187,39 @@ WHO = ("import http.server\n"
        "http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()\n")
 
 
+def test_a_joined_node_gets_the_configmaps_and_secrets_of_its_pods_and_their_updates(cluster3, tmp_path):
+    """A joined agent (node credentials) may read only what its pods reference, one object per watch."""
+    h, kubectl = cluster3
+    wait_for(lambda: _nodes_ready(kubectl) == {"host-a": "True", "host-b": "True"}, 30, "both nodes Ready")
+    kubectl("create", "configmap", "mn-cfg", "--from-literal=greeting=hello")
+    kubectl("create", "secret", "generic", "mn-sec", "--from-literal=password=s3cret")
+    m, out = tmp_path / "mnt", tmp_path / "seen"
+    kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mn-files"},
+        "spec": {"nodeSelector": {"kubernetes.io/hostname": "host-a"}, "terminationGracePeriodSeconds": 1,
+                 "volumes": [{"name": "cfg", "configMap": {"name": "mn-cfg"}}],
+                 "containers": [{"name": "c", "image": "host",
+                                 "command": ["sh", "-c", f"echo $PASSWORD > {out}; exec sleep 600"],
+                                 "env": [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "mn-sec",
+                                                                                              "key": "password"}}}],
+                                 "volumeMounts": [{"name": "cfg", "mountPath": str(m)}]}]}}))
+
+    def read(p) -> str:
+        try:
+            return p.read_text().strip()
+        except OSError:
+            return ""
+    wait_for(lambda: read(out) == "s3cret", 30, "the secret in the env")
+    assert read(m / "greeting") == "hello"
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                                  "metadata": {"name": "mn-cfg"}, "data": {"greeting": "bonjour"}}))
+    wait_for(lambda: read(m / "greeting") == "bonjour", 30, "the configMap update in the volume")
+    kubectl("delete", "pod", "mn-files", "--timeout=30s")
+    denied = [line for line in (Path(h.base) / "a" / "agent.log").read_text().splitlines()
+              if "forbidden" in line.lower() and ("secrets" in line or "configmaps" in line)]
+    assert not denied, denied
+
+
 def test_two_joined_nodes_run_pods_that_talk_across_hosts_and_survive_a_host_loss(cluster3):
     h, kubectl = cluster3
     wait_for(lambda: _nodes_ready(kubectl) == {"host-a": "True", "host-b": "True"}, 30, "both nodes Ready")
