@@ -12,8 +12,10 @@ The client side here: `POST <url>` with `Upgrade: SPDY/3.1` and `X-Stream-Protoc
 v4.channel.k8s.io`, then the streams the Attach request announced (error, stdin, stdout, stderr
 unless tty, resize if tty; each a SYN_STREAM with a `streamtype` header, odd ids). Client channels
 0/4 become data on stdin/resize, a v5 close of channel 0 the stdin FIN; the server's stdout, stderr
-and error data go back on channels 1/2/3. The session ends at the server's GOAWAY (sent after the
-error stream's Status), at the end of the TCP connection, or when the client goes away.
+and error data go back on channels 1/2/3. When the attach ends, containerd 1.6.20 ends stdout and
+stderr (FIN) and resets every other stream (RST_STREAM CANCEL): a failure's Status comes on the error
+stream first, a success sends none. The session ends at that reset of the error stream, a GOAWAY,
+the end of the TCP connection, or when the client goes away.
 """
 
 from __future__ import annotations
@@ -127,10 +129,10 @@ async def relay_attach(ws: web.WebSocketResponse, url: str, stdin: bool, tty: bo
                         codec.decode(frame[8 + skip:])
                 elif ftype == PING:
                     await send(frame)
-                elif ftype == GOAWAY:    # after the Status on the error stream: the attach is over
+                elif ftype == GOAWAY:
                     return
                 elif ftype == RST_STREAM and int.from_bytes(frame[8:12], "big") & 0x7FFFFFFF == ids["error"]:
-                    return
+                    return      # the attach is over (a failure's Status came before on that stream)
 
     async def upward() -> None:
         nonlocal stdin_closed
