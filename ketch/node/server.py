@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..aioutil import cancel_all
 from ..selfsigned import self_signed
 from . import metrics
 from .runtime import Runtime
@@ -558,8 +557,9 @@ class NodeServer:
         ws = await self._websocket(request, CHANNEL_PROTOCOLS)
         if not isinstance(ws, web.WebSocketResponse):
             return ws
-        if url:
-            await relay_attach(ws, url)
+        if url:     # containerd's streaming server: over SPDY, which can pass a stdin close on
+            from .containerd.attach import relay_attach
+            await relay_attach(ws, url, _truthy(q.get("stdin")), _truthy(q.get("tty")))
             return ws
         files = self.runtime.log_files(uid, ctr)
         rec = self.runtime.latest(uid, ctr)
@@ -657,45 +657,6 @@ class NodeServer:
         return web.json_response({"timestamp": time.time(), "window": window, "nodes": self.node_names(),
                                   "node": {"cpu": metrics.rate(old, now), "memory": now.node_memory},
                                   "pods": pods})
-
-
-async def relay_attach(ws: web.WebSocketResponse, url: str) -> None:
-    """Relay a client's attach to the runtime's streaming server (v4 channel WebSocket) and back, until
-    either side ends. v4 cannot close stdin alone, so a v5 client's stdin close is not passed on."""
-    import aiohttp
-    async with aiohttp.ClientSession() as session:
-        try:
-            up = await session.ws_connect(url, protocols=["v4.channel.k8s.io"], heartbeat=None, max_msg_size=0)
-        except (aiohttp.ClientError, OSError) as e:
-            with contextlib.suppress(Exception):
-                await ws.send_bytes(bytes([ERROR]) + json.dumps(
-                    {"metadata": {}, "status": "Failure", "reason": "InternalError",
-                     "message": f"unable to attach: the runtime's streaming server: {e}"}).encode())
-            await ws.close()
-            return
-
-        async def down() -> None:
-            async for msg in up:
-                if msg.type == WSMsgType.BINARY and len(msg.data) > 1:   # (an empty frame opens a channel)
-                    await ws.send_bytes(msg.data)
-
-        async def upward() -> None:
-            async for msg in ws:
-                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not msg.data:
-                    continue
-                raw = msg.data if msg.type == WSMsgType.BINARY else msg.data.encode()
-                if raw[0] in (STDIN, RESIZE) and len(raw) > 1:
-                    await up.send_bytes(raw)
-
-        tasks = [asyncio.create_task(down()), asyncio.create_task(upward())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            await cancel_all(tasks)
-            await up.close()
-            await ws.close()
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:

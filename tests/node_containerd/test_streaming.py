@@ -6,15 +6,19 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import pty
 import queue
 import re
+import select
 import signal
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import threading
 import time
 import urllib.request
@@ -282,6 +286,21 @@ def test_attach_with_stdin(kc):
     finally:
         a.kill()
         a.wait()
+    wait_for(lambda: "active streams: 0" in agent_health(c), timeout=60, what="the dropped attach ended on the agent")
+    # without stdinOnce, the end of the input ends the attach and leaves the container's stdin open
+    # (containerd then stops the attach's output at once, so the answer may or may not come back)
+    a = subprocess.Popen([KUBECTL, "attach", "-i", "reader"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        out, err = a.communicate("bye\n", timeout=90)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert a.returncode == 0 and out in ("", "got bye\n"), (out, err)
+    wait_for(lambda: "got bye\n" in c.kubectl("logs", "reader").stdout, what="the input in the container")
+    st = container_status(c, "reader")
+    assert "running" in st["state"] and st["restartCount"] == 0, st
     # the Python client (v4 WebSocket)
     from kubernetes import client, config
     from kubernetes.stream import stream
@@ -301,7 +320,7 @@ def test_attach_with_stdin(kc):
         wait_for(answered, timeout=30, interval=0, what="the Python client's attach")
     finally:
         py.close()
-    expect = "ready\ngot hello\ngot again\ngot from python\n"
+    expect = "ready\ngot hello\ngot again\ngot bye\ngot from python\n"
     if os.path.exists(KUBECTL_120):     # SPDY, translated by the apiserver
         env120 = dict(env, HOME=str(c.data_dir / "home120"))
         a = subprocess.Popen([KUBECTL_120, "attach", "-i", "reader"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -316,6 +335,109 @@ def test_attach_with_stdin(kc):
         expect += "got from 1.20\n"
     assert c.kubectl("logs", "reader").stdout == expect
     c.kubectl("delete", "pod", "reader", "--wait=false")
+
+
+@pytest.mark.parametrize("kubectl", [KUBECTL, KUBECTL_120], ids=["kubectl-1.37", "kubectl-1.20"])
+def test_attach_passes_the_stdin_close_on(kc, kubectl):
+    """`echo hi | kubectl attach -i` to a `cat` with stdinOnce: `hi` comes back, the end of the input
+    closes the container's stdin (a v5 close from 1.37, a SPDY FIN from 1.20 that the apiserver
+    turns into one), `cat` exits 0 and attach returns, as with a real kubelet."""
+    c = kc
+    name = "catonce" if kubectl == KUBECTL else "catonce120"
+    start(c, name, ["cat"], container={"stdin": True, "stdinOnce": True}, restartPolicy="Never")
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / ("home" if kubectl == KUBECTL else "home120")))
+    a = subprocess.Popen([kubectl, "attach", "-i", name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    data = "hi\n"
+    try:
+        out, err = a.communicate(data, timeout=90)     # ends only if the container's stdin is closed
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert out == data, (len(out), out[:100], err)
+    assert a.returncode == 0, err
+
+    def terminated():
+        st = container_status(c, name)
+        return st if (st.get("state") or {}).get("terminated") else None
+    st = wait_for(terminated, timeout=60, what=f"{name}'s cat terminated")
+    assert st["state"]["terminated"]["exitCode"] == 0 and st["restartCount"] == 0, st
+    assert wait_for(lambda: get_json(c, "pod", name)["status"].get("phase") == "Succeeded", timeout=60,
+                    what=f"{name} Succeeded")
+    assert c.kubectl("logs", name).stdout == data
+    c.kubectl("delete", "pod", name, "--wait=false")
+
+
+def test_attach_large_output(kc):
+    """A few MB of output through the attach (no flow control to stall on), all of it. (The container
+    stays up: containerd 1.6 can lose the last ~100 KB of a container that exits right after a burst of
+    output, from its log file too, attach or not; see docs/containerd.md.)"""
+    c = kc
+    start(c, "seqonce", ["sh", "-c", "read x; seq 1 300000; exec sleep 3600"],
+          container={"stdin": True, "stdinOnce": True})
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home"))
+    a = subprocess.Popen([KUBECTL, "attach", "-i", "seqonce"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    got: list[str] = []
+
+    def read() -> None:
+        for line in a.stdout:
+            got.append(line)
+            if line == "300000\n":
+                return
+    try:
+        a.stdin.write("go\n")
+        a.stdin.close()
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(120)
+    finally:
+        a.kill()
+        a.wait()
+    assert "".join(got) == "".join(f"{i}\n" for i in range(1, 300001)), (len(got), got[-3:])
+    c.kubectl("delete", "pod", "seqonce", "--wait=false")
+
+
+def test_attach_tty_and_resize(kc):
+    """`kubectl attach -it` to a shell on a terminal: kubectl's terminal size reaches the container's
+    terminal (at the start and after a SIGWINCH), and `exit` ends the container and the attach."""
+    c = kc
+    start(c, "ttyshell", ["sh"], container={"stdin": True, "stdinOnce": True, "tty": True}, restartPolicy="Never")
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig, HOME=str(c.data_dir / "home"))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    a = subprocess.Popen([KUBECTL, "attach", "-i", "-t", "ttyshell"], stdin=slave, stdout=slave, stderr=slave,
+                         env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        seen = b""
+
+        def shows(text: bytes, send: bytes = b"") -> bool:
+            nonlocal seen
+            if send:
+                os.write(master, send)
+            while select.select([master], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+            return text in seen
+        wait_for(lambda: shows(b"33 101", b"stty size\n"), timeout=60, interval=0.5, what="the first size")
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        a.send_signal(signal.SIGWINCH)        # (its terminal is not its controlling one: tell it)
+        wait_for(lambda: shows(b"40 120", b"stty size\n"), timeout=60, interval=0.5, what="the new size")
+        os.write(master, b"exit\n")
+        assert a.wait(60) == 0
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+        os.close(master)
+    st = wait_for(lambda: (container_status(c, "ttyshell").get("state") or {}).get("terminated"), timeout=60,
+                  what="the shell terminated")
+    assert st["exitCode"] == 0, st
+    c.kubectl("delete", "pod", "ttyshell", "--wait=false")
 
 
 @pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")

@@ -47,12 +47,14 @@ def agent_health(c) -> str:
         return r.read().decode()
 
 
-def host_processes(marker: str) -> list[int]:
+def host_processes(*argv: str) -> list[int]:
+    """Processes whose command line is exactly `argv` (not kubectl's, whose command line holds it too)."""
+    want = b"".join(a.encode() + b"\0" for a in argv)
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read().replace(b"\0", b" "):
+                if f.read() == want:
                     out.append(int(pid))
         except OSError:
             pass
@@ -250,14 +252,14 @@ def test_dropped_clients_leave_nothing_behind(stream_cluster):
     c = stream_cluster
     marker = "31337.25"
     ex = popen(c, "exec", "shell", "--", "sleep", marker)
-    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    wait_for(lambda: host_processes("sleep", marker), what="exec'd process")
     f = popen(c, "logs", "-f", "shell")
     time.sleep(0.5)
     assert "active streams: 2" in agent_health(c)
     for p in (ex, f):
         p.send_signal(signal.SIGKILL)
         p.wait()
-    wait_for(lambda: not host_processes(f"sleep {marker}"), what="the exec'd process to be killed")
+    wait_for(lambda: not host_processes("sleep", marker), what="the exec'd process to be killed")
     wait_for(lambda: "active streams: 0" in agent_health(c), what="no stream left on the agent")
 
 
@@ -294,10 +296,10 @@ def test_kubectl_120_exec_over_spdy(stream_cluster):
     marker = "31338.25"
     p = subprocess.Popen([KUBECTL_120, "exec", "shell", "--", "sleep", marker], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: host_processes(f"sleep {marker}"), what="exec'd process")
+    wait_for(lambda: host_processes("sleep", marker), what="exec'd process")
     p.kill()
     p.wait()
-    wait_for(lambda: not host_processes(f"sleep {marker}"), what="the exec'd process to be killed")
+    wait_for(lambda: not host_processes("sleep", marker), what="the exec'd process to be killed")
 
 
 @pytest.mark.skipif(not os.path.exists(KUBECTL_120), reason="kubectl 1.20 not installed (scripts/ci-deps-kubectl120.sh)")
