@@ -7,6 +7,9 @@ apart; then a Deployment scaled 0→50 until every pod is Ready. Never asserts.
     .venv/bin/python bench/node_bench.py                       # process and fake
     .venv/bin/python bench/node_bench.py --runtimes fake --pods 20
     .venv/bin/python bench/node_bench.py --runtime containerd   # image ketch.local/busybox:1 (as root)
+    .venv/bin/python bench/node_bench.py --runtime containerd --agent-args '--oci-runtime runc'
+    .venv/bin/python bench/node_bench.py --cri 24 --repeat 2 --oci-runtime crun   # containerd alone, no API
+    ... --pprof FILE    # containerd's Go CPU profile (pprof) of the 0→50's first 5 s (with --cri: of the start)
 
 Also measured: node Ready after the agent process starts, kill -9 of a container's process →
 Running and Ready again (process and containerd runtimes), and the agent's RSS with 50 pods and idle.
@@ -215,7 +218,7 @@ async def containerd_profile(sock: str, seconds: int, out: str) -> None:
 
 
 async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int, agent_args: list[str],
-                pprof: str = "") -> None:
+                pprof: str = "", log: str = "") -> None:
     data = tempfile.mkdtemp(prefix=f"ketch-nodebench-{runtime}-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -234,12 +237,15 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int, 
                     pass
                 await asyncio.sleep(0.05)
             cpu = CPUGroup(f"ketch-nodebench-{os.getpid()}") if os.geteuid() == 0 else None
+            agent_log = open(log, "ab") if log else subprocess.DEVNULL
             t0 = time.monotonic()
             agent = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", f"{data}/kubeconfig",
                                       "--runtime", runtime, "--node-name", "bench-node",
                                       "--data-dir", f"{data}/agent", *agent_args],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdout=agent_log, stderr=subprocess.STDOUT,
                                      preexec_fn=cpu.join if cpu else None)
+            if log:
+                agent_log.close()
             while True:
                 async with s.get(url + "/api/v1/nodes/bench-node") as r:
                     if r.status == 200:
@@ -291,7 +297,7 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int, 
             agent_cpu0 = proc_cpu(agent.pid)
             prof = None
             if pprof:
-                prof = asyncio.create_task(containerd_profile(f"{data}/agent/containerd/debug.sock", 5, pprof))
+                prof = asyncio.create_task(containerd_profile(f"{data}/agent/containerd/containerd.sock.debug", 5, pprof))
                 await asyncio.sleep(0.1)
             t1 = time.monotonic()
             async with s.post(url + "/apis/apps/v1/namespaces/default/deployments", json=dep) as r:
@@ -382,7 +388,7 @@ async def cri_bench(pods: int, conc: int, image: str, oci_runtime: str, repeat: 
                      for i in range(pods)]
             prof = None
             if pprof:   # the start phase's first seconds
-                prof = asyncio.create_task(containerd_profile(f"{data}/containerd/debug.sock", 3, pprof))
+                prof = asyncio.create_task(containerd_profile(f"{data}/containerd/containerd.sock.debug", 3, pprof))
                 await asyncio.sleep(0.1)
             c0, t0 = node_cpu(), time.monotonic()
             await asyncio.gather(*(start(p) for p in batch))
@@ -414,12 +420,14 @@ def main() -> None:
     ap.add_argument("--agent-args", default="", help="more arguments for `ketch agent`, e.g. "
                     "'--oci-runtime runc' (one string, split as a shell would)")
     ap.add_argument("--pprof", default="", help="containerd runtime: write containerd's CPU profile (pprof format, "
-                    "from its debug socket) of the deployment's first 5 s to this file")
+                    "from its debug socket <containerd.sock>.debug) of the deployment's first 5 s to this file")
     ap.add_argument("--cri", type=int, default=0, metavar="N",
                     help="instead: the containerd runtime alone (no apiserver, no agent), N pods started and removed "
                     "--cri-parallel at a time, --repeat times; CPU per pod of containerd and all it runs")
     ap.add_argument("--cri-parallel", type=int, default=8)
     ap.add_argument("--oci-runtime", default="auto", help="with --cri: auto, runc or crun")
+    ap.add_argument("--agent-log", default="", help="append the agent's output (and -v logs if asked for with "
+                    "--agent-args -v) to this file")
     a = ap.parse_args()
     print(f"node bench on {os.cpu_count()} cpus", flush=True)
     if a.cri:
@@ -428,7 +436,8 @@ def main() -> None:
     for rt in a.runtimes.split(","):
         for _ in range(a.repeat):
             asyncio.run(bench(rt, a.pods, a.gap, a.image or IMAGE.get(rt, "busybox"), a.replicas,
-                                shlex.split(a.agent_args), a.pprof))
+                                shlex.split(a.agent_args), a.pprof,
+                                a.agent_log))
 
 
 if __name__ == "__main__":

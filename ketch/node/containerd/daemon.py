@@ -125,13 +125,18 @@ class Containerd:
 root = "{d}/root"
 state = "{d}/state"
 oom_score = 0
+# Unused here: the snapshotters other than overlayfs (and native) only probe and warn at each start; the
+# restart monitor lists every container every 10 s for a `ctr run --restart` label ketch never sets.
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.internal.v1.restart"]
 [grpc]
   address = "{self.socket}"
 [ttrpc]
   address = "{self.socket}.ttrpc"
 [debug]
   level = "warn"
-  address = "{d}/debug.sock"
+  address = "{self.socket}.debug"
 [metrics]
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
