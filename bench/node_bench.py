@@ -7,6 +7,9 @@ apart; then a Deployment scaled 0→50 until every pod is Ready. Never asserts.
     .venv/bin/python bench/node_bench.py                       # process and fake
     .venv/bin/python bench/node_bench.py --runtimes fake --pods 20
     .venv/bin/python bench/node_bench.py --runtime containerd   # image ketch.local/busybox:1 (as root)
+    .venv/bin/python bench/node_bench.py --runtime containerd --agent-args '--oci-runtime runc'
+    .venv/bin/python bench/node_bench.py --cri 24 --repeat 2 --oci-runtime crun   # containerd alone, no API
+    ... --pprof FILE    # containerd's Go CPU profile (pprof) of the 0→50's first 5 s (with --cri: of the start)
 
 Also measured: node Ready after the agent process starts, kill -9 of a container's process →
 Running and Ready again (process and containerd runtimes), and the agent's RSS with 50 pods and idle.
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import glob
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -204,7 +208,17 @@ async def wait_count(w: Watcher, names: set[str] | None, prefix: str, n: int, ti
             pass
 
 
-async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) -> None:
+async def containerd_profile(sock: str, seconds: int, out: str) -> None:
+    """containerd's Go CPU profile (pprof, from its debug socket) over the deployment's first seconds."""
+    conn = aiohttp.UnixConnector(path=sock)
+    async with aiohttp.ClientSession(connector=conn) as s, \
+            s.get(f"http://containerd/debug/pprof/profile?seconds={seconds}",
+                  timeout=aiohttp.ClientTimeout(total=seconds + 30)) as r:
+        Path(out).write_bytes(await r.read())
+
+
+async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int, agent_args: list[str],
+                pprof: str = "", log: str = "") -> None:
     data = tempfile.mkdtemp(prefix=f"ketch-nodebench-{runtime}-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -223,12 +237,15 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
                     pass
                 await asyncio.sleep(0.05)
             cpu = CPUGroup(f"ketch-nodebench-{os.getpid()}") if os.geteuid() == 0 else None
+            agent_log = open(log, "ab") if log else subprocess.DEVNULL
             t0 = time.monotonic()
             agent = subprocess.Popen([str(BIN / "ketch"), "agent", "--kubeconfig", f"{data}/kubeconfig",
                                       "--runtime", runtime, "--node-name", "bench-node",
-                                      "--data-dir", f"{data}/agent"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      "--data-dir", f"{data}/agent", *agent_args],
+                                     stdout=agent_log, stderr=subprocess.STDOUT,
                                      preexec_fn=cpu.join if cpu else None)
+            if log:
+                agent_log.close()
             while True:
                 async with s.get(url + "/api/v1/nodes/bench-node") as r:
                     if r.status == 200:
@@ -257,6 +274,7 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             kill_line, removal = "", 0.0
             if runtime in ("process", "containerd") and pods:
                 kill_line = f" | kill -9 → Ready again {await kill_recovery(s, url, data, runtime):.3f}s"
+            del_cpu0 = cpu.seconds() if cpu else float("nan")
             async with s.delete(url + "/api/v1/namespaces/default/pods") as r:
                 await r.read()
             t_del = time.monotonic()
@@ -269,6 +287,7 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             # (CNI, cgroup, logs). Wait for that too, so the deployment below does not compete with it.
             await runtime_removed(data, 120)
             removal = time.monotonic() - t_del
+            del_cpu = (cpu.seconds() if cpu else float("nan")) - del_cpu0
             dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dep"},
                    "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "dep"}},
                             "template": {"metadata": {"labels": {"app": "dep"}},
@@ -276,6 +295,10 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
                                                   "terminationGracePeriodSeconds": 1}}}}
             cpu0 = cpu.seconds() if cpu else float("nan")
             agent_cpu0 = proc_cpu(agent.pid)
+            prof = None
+            if pprof:
+                prof = asyncio.create_task(containerd_profile(f"{data}/agent/containerd/containerd.sock.debug", 5, pprof))
+                await asyncio.sleep(0.1)
             t1 = time.monotonic()
             async with s.post(url + "/apis/apps/v1/namespaces/default/deployments", json=dep) as r:
                 assert r.status == 201, await r.text()
@@ -284,6 +307,8 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             dep_cpu = (cpu.seconds() if cpu else float("nan")) - cpu0
             agent_cpu = proc_cpu(agent.pid) - agent_cpu0
             dep = [n for n in w.ready_at if n.startswith("dep-")]
+            if prof is not None:
+                await prof
 
             def last(d: dict[str, float]) -> float:
                 return max((d[n] for n in dep if n in d), default=float("nan")) - t1
@@ -307,7 +332,8 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
         print(f"{runtime:8s} node Ready {node_ready:.2f}s after agent start | startup latency over {len(lat)} pods "
               f"{gap}s apart: p50 {p50:.3f}s p99 {p99:.3f}s | deployment 0→{replicas} all Ready {dep_time:.2f}s | "
               f"agent RSS with {replicas} pods {idle_rss:.0f} MiB{kill_line} | {len(created)} pods deleted and "
-              f"removed by the runtime in {removal:.2f}s", flush=True)
+              f"removed by the runtime in {removal:.2f}s ({del_cpu / max(1, len(created)) * 1000:.0f} ms of CPU per pod)",
+              flush=True)
         await asyncio.sleep(2)
         print(f"{runtime:8s} deployment 0→{replicas}: {phases}; CPU of the agent and what it ran (runtime "
               f"included) {dep_cpu:.2f}s, {dep_cpu / replicas * 1000:.0f} ms per pod (the agent process alone "
@@ -327,6 +353,60 @@ async def bench(runtime: str, pods: int, gap: float, image: str, replicas: int) 
             cpu.remove()
 
 
+async def cri_bench(pods: int, conc: int, image: str, oci_runtime: str, repeat: int, pprof: str = "") -> None:
+    """The containerd runtime alone, no apiserver and no agent: `pods` pods (a sandbox and one container)
+    started `conc` at a time through ketch's CRI client, then stopped and removed the same way; CPU of
+    containerd and all it runs (shims, OCI runtime, CNI plugins), this process's own CPU left out."""
+    import uuid
+
+    from ketch.node.containerd import ContainerdRuntime
+    data = tempfile.mkdtemp(prefix="ketch-cribench-")
+    cpu = CPUGroup(f"ketch-cribench-{os.getpid()}")
+    cpu.join()   # containerd, started below, inherits the cgroup
+    rt = ContainerdRuntime(data, oci_runtime=oci_runtime)
+    rt.on_change = lambda uid: None
+    sem = asyncio.Semaphore(conc)
+
+    def node_cpu() -> float:
+        return cpu.seconds() - proc_cpu(os.getpid())
+
+    async def start(pod: dict) -> None:
+        async with sem:
+            await rt.start_container(pod, pod["spec"]["containers"][0], {}, 0)
+
+    async def remove(pod: dict) -> None:
+        async with sem:
+            await rt.stop_container(pod["metadata"]["uid"], "c", 1)
+            await rt.remove_pod(pod["metadata"]["uid"])
+    try:
+        await rt.start()
+        await rt._wait_images()
+        print(f"cri bench: OCI runtime {rt.oci_runtime} ({rt.oci_why}), {pods} pods {conc} at a time", flush=True)
+        for _ in range(repeat):
+            batch = [{"metadata": {"name": f"cri-{i}", "uid": str(uuid.uuid4()), "namespace": "default"},
+                      "spec": {"containers": [container(image)], "terminationGracePeriodSeconds": 1}}
+                     for i in range(pods)]
+            prof = None
+            if pprof:   # the start phase's first seconds
+                prof = asyncio.create_task(containerd_profile(f"{data}/containerd/containerd.sock.debug", 3, pprof))
+                await asyncio.sleep(0.1)
+            c0, t0 = node_cpu(), time.monotonic()
+            await asyncio.gather(*(start(p) for p in batch))
+            c1, t1 = node_cpu(), time.monotonic()
+            await asyncio.gather(*(remove(p) for p in batch))
+            c2, t2 = node_cpu(), time.monotonic()
+            if prof is not None:
+                await prof
+                pprof = ""
+            print(f"cri bench: start {t1 - t0:.2f}s, {(c1 - c0) / pods * 1000:.0f} ms of CPU per pod | "
+                  f"stop+remove {t2 - t1:.2f}s, {(c2 - c1) / pods * 1000:.0f} ms of CPU per pod | "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        await rt.close()
+        shutil.rmtree(data, ignore_errors=True)
+        cpu.remove()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runtimes", "--runtime", default="process,fake",
@@ -337,11 +417,27 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="run each runtime this many times")
     ap.add_argument("--pods", type=int, default=50)
     ap.add_argument("--gap", type=float, default=0.5)
+    ap.add_argument("--agent-args", default="", help="more arguments for `ketch agent`, e.g. "
+                    "'--oci-runtime runc' (one string, split as a shell would)")
+    ap.add_argument("--pprof", default="", help="containerd runtime: write containerd's CPU profile (pprof format, "
+                    "from its debug socket <containerd.sock>.debug) of the deployment's first 5 s to this file")
+    ap.add_argument("--cri", type=int, default=0, metavar="N",
+                    help="instead: the containerd runtime alone (no apiserver, no agent), N pods started and removed "
+                    "--cri-parallel at a time, --repeat times; CPU per pod of containerd and all it runs")
+    ap.add_argument("--cri-parallel", type=int, default=8)
+    ap.add_argument("--oci-runtime", default="auto", help="with --cri: auto, runc or crun")
+    ap.add_argument("--agent-log", default="", help="append the agent's output (and -v logs if asked for with "
+                    "--agent-args -v) to this file")
     a = ap.parse_args()
     print(f"node bench on {os.cpu_count()} cpus", flush=True)
+    if a.cri:
+        asyncio.run(cri_bench(a.cri, a.cri_parallel, a.image or IMAGE["containerd"], a.oci_runtime, a.repeat, a.pprof))
+        return
     for rt in a.runtimes.split(","):
         for _ in range(a.repeat):
-            asyncio.run(bench(rt, a.pods, a.gap, a.image or IMAGE.get(rt, "busybox"), a.replicas))
+            asyncio.run(bench(rt, a.pods, a.gap, a.image or IMAGE.get(rt, "busybox"), a.replicas,
+                                shlex.split(a.agent_args), a.pprof,
+                                a.agent_log))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import sys
 
@@ -29,6 +30,9 @@ def _add_tunables(p: argparse.ArgumentParser) -> None:
                    help="containerd runtime: minimum age of an unused image before image GC removes it "
                         "(a Go duration, default 2m)")
     p.add_argument("--image-gc-period", default="5m", help=argparse.SUPPRESS)
+    p.add_argument("--oci-runtime", choices=("auto", "runc", "crun"), default="auto",
+                   help="containerd runtime: the OCI runtime of ketch's own containerd (default auto: crun "
+                        "when installed, runc otherwise)")
     p.add_argument("--cni-bridge", default="ketch0",
                    help="containerd runtime: the CNI bridge's name (default ketch0); agents sharing a "
                         "bridge share its addresses")
@@ -102,6 +106,8 @@ def _check_network(args: argparse.Namespace) -> str | None:
     if net.version != 4 or net.prefixlen > 28:
         return f"bad --pod-cidr {args.pod_cidr!r}: an IPv4 subnet of at least /28"
     args.pod_cidr = str(net)
+    if getattr(args, "oci_runtime", "auto") == "crun" and not shutil.which("crun"):
+        return "--oci-runtime crun: crun is not installed (Debian package crun, see scripts/ci-deps-containerd.sh)"
     if not 1 <= len(args.cni_bridge) <= 15 or not all(ch.isalnum() or ch in "-_." for ch in args.cni_bridge):
         return (f"bad --cni-bridge {args.cni_bridge!r}: an interface name of at most 15 letters, digits, "
                 "'-', '_' or '.'")
@@ -162,7 +168,10 @@ async def _run_agent(client: Client, stop: asyncio.Event, opts, args: argparse.N
         from ..node.containerd import ContainerdRuntime
         runtime = ContainerdRuntime(opts.data_dir, getattr(args, "containerd_address", None),
                                     pod_cidr=getattr(args, "pod_cidr", "10.89.0.0/16"),
-                                    bridge=getattr(args, "cni_bridge", "ketch0"))
+                                    bridge=getattr(args, "cni_bridge", "ketch0"),
+                                    oci_runtime=getattr(args, "oci_runtime", "auto"))
+        if runtime.daemon.own:
+            print(f"ketch agent: OCI runtime {runtime.oci_runtime} ({runtime.oci_why})", flush=True)
     agent = Agent(client, opts, runtime=runtime)
     agent.prepare.append(lambda: _serving_cert(agent.data_dir))   # while the runtime starts
     await agent.run(stop)

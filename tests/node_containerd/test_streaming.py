@@ -551,7 +551,8 @@ def test_bad_input(shell):
     r = c.kubectl("exec", "shell", "--", "/no/such/binary", check=False)
     assert r.returncode != 0 and "no such file" in r.stderr.lower() and "ctr:" not in r.stderr
     r = c.kubectl("exec", "shell", "--", "nosuchcmd", check=False)
-    assert r.returncode != 0 and 'exec: "nosuchcmd": executable file not found in $PATH' in r.stderr
+    assert r.returncode != 0 and ('exec: "nosuchcmd": executable file not found in $PATH' in r.stderr     # runc
+                                  or "executable file `nosuchcmd` not found in $PATH" in r.stderr)     # crun
     assert "Internal error occurred" in r.stderr
     apply(c, pod("finished", ["sh", "-c", "echo bye"], restartPolicy="Never"))
     wait_for(lambda: get_json(c, "pod", "finished").get("status", {}).get("phase") == "Succeeded",

@@ -25,6 +25,23 @@ def cni_bin_dir() -> str:
     return CNI_BIN_DIRS[0]
 
 
+OCI_RUNTIMES = ("auto", "runc", "crun")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def v2_controllers_in_hybrid() -> list[str]:
+    """Controllers bound to the cgroup2 hierarchy of a hybrid layout (v1 controllers on a tmpfs at
+    /sys/fs/cgroup plus cgroup2 at /sys/fs/cgroup/unified). crun 1.8 refuses to create a container
+    there unless that list is empty; on a pure v1 or a pure v2 layout it is always empty."""
+    if not os.path.ismount(os.path.join(CGROUP_ROOT, "unified")):
+        return []
+    try:
+        with open(os.path.join(CGROUP_ROOT, "unified", "cgroup.controllers")) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
 def missing() -> list[str]:
     """What this machine lacks to run ketch's containerd (empty when all is there)."""
     out = [b for b in ("containerd", "runc", "ctr", "iptables") if not shutil.which(b)]
@@ -37,7 +54,7 @@ class Containerd:
     """Paths, config and process of one containerd owned by an agent (or an existing socket)."""
 
     def __init__(self, data_dir: str, socket: str | None = None, sandbox_image: str = "",
-                 pod_cidr: str = "10.89.0.0/16", bridge: str = "ketch0"):
+                 pod_cidr: str = "10.89.0.0/16", bridge: str = "ketch0", oci_runtime: str = "runc"):
         self.dir = os.path.join(data_dir, "containerd")
         self.own = socket is None
         self.socket = socket or os.path.join(self.dir, "containerd.sock")
@@ -54,6 +71,24 @@ class Containerd:
         self.log_file = os.path.join(self.dir, "containerd.log")
         self.pid: int | None = None
         self.nft_masq = bool(shutil.which("nft"))
+        self.oci_runtime = oci_runtime
+        self.crun = shutil.which("crun") or ""
+
+    def crun_binary(self) -> str:
+        """The binary the crun runtime handler runs: crun itself, or, where cgroup2 holds controllers
+        of a hybrid layout (which crun 1.8 refuses: "cgroups in hybrid mode not supported"), a wrapper
+        (`crun_wrapper`) that runs `crun create` in a mount namespace of its own without
+        /sys/fs/cgroup/unified, so that crun sees a plain cgroup v1 layout."""
+        return os.path.join(self.dir, "crun-v1") if v2_controllers_in_hybrid() else self.crun
+
+    def crun_wrapper(self) -> str:
+        # Only create/run check the layout; the other commands (start, state, kill, delete, exec) run crun
+        # as is. The namespace is a slave of the host's: nothing done in it reaches the host.
+        return (f"#!/bin/sh\n# written by ketch (daemon.py, crun_binary): crun with cgroup v1 only\n"
+                f"case \" $* \" in *\" create \"*|*\" run \"*)\n"
+                f"  exec unshare --mount --propagation slave -- /bin/sh -c "
+                f"'umount -l {CGROUP_ROOT}/unified && exec \"$0\" \"$@\"' {self.crun} \"$@\";;\nesac\n"
+                f"exec {self.crun} \"$@\"\n")
 
     def masquerade_rules(self) -> str:
         """An nft script that (re)creates, atomically, the pod network's masquerade table for this bridge.
@@ -78,16 +113,30 @@ class Containerd:
 
     def config(self) -> str:
         d = self.dir
+        # Both handlers whenever crun is there: sandboxes and containers keep the handler they were made
+        # with, so a containerd restarted with the other default still serves the ones it re-adopts.
+        crun = "" if not self.crun else f"""    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+        BinaryName = "{self.crun_binary()}"
+        SystemdCgroup = false
+"""
         return f"""version = 2
 root = "{d}/root"
 state = "{d}/state"
 oom_score = 0
+# Unused here: the snapshotters other than overlayfs (and native) only probe and warn at each start; the
+# restart monitor lists every container every 10 s for a `ctr run --restart` label ketch never sets.
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.internal.v1.restart"]
 [grpc]
   address = "{self.socket}"
 [ttrpc]
   address = "{self.socket}.ttrpc"
 [debug]
   level = "warn"
+  address = "{self.socket}.debug"
 [metrics]
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
@@ -98,12 +147,12 @@ oom_score = 0
   enable_cdi = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
-    default_runtime_name = "runc"
+    default_runtime_name = "{self.oci_runtime}"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
+{crun}  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin_dir()}"
     conf_dir = "{self.cni_dir}/net.d"
     max_conf_num = 1
@@ -127,6 +176,12 @@ oom_score = 0
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
         os.makedirs(os.path.join(self.dir, "certs.d"), exist_ok=True)
         os.makedirs(os.path.join(self.cni_dir, "net.d"), exist_ok=True)
+        if self.crun and self.crun_binary() != self.crun:
+            wrapper = self.crun_binary()
+            with open(wrapper + ".tmp", "w") as f:
+                f.write(self.crun_wrapper())
+            os.chmod(wrapper + ".tmp", 0o755)
+            os.replace(wrapper + ".tmp", wrapper)
         path = os.path.join(self.dir, "config.toml")
         with open(path, "w") as f:
             f.write(self.config())
