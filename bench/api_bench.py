@@ -59,6 +59,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def disk_probe(directory: str, n: int = 300, interval: float = 0.01) -> str:
+    """What the disk gives one small commit: 4 KB written and fdatasync'ed `n` times at 1/interval per
+    second (as the watch phase commits), in the store's directory. A watch event waits for its
+    commit's fsync, so this p99 is a floor under the watch p99."""
+    path = os.path.join(directory, "disk-probe.bin")
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    lat = []
+    try:
+        for i in range(n):
+            os.pwrite(fd, b"x" * 4120, (i * 4120) % (1 << 20))
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            lat.append(time.perf_counter() - t)
+            time.sleep(interval)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return (f"{pct(lat, .5) * 1e3:.2f} / {pct(lat, .99) * 1e3:.1f} / {max(lat) * 1e3:.0f} ms, "
+            f"{sum(x > 0.025 for x in lat)} of {n} over 25 ms")
+
+
 def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
@@ -336,7 +357,8 @@ def credentials(kubeconfig: str | None) -> tuple[dict, object]:
     return ({"Authorization": f"Bearer {token}"} if token else {}), ctx
 
 
-async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | None = None) -> dict[str, str]:
+async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | None = None,
+                data_dir: str | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     out["idle RSS (MB)"] = f"{rss_mb(pid):.1f}"
     headers, ssl_ctx = credentials(kubeconfig)
@@ -379,6 +401,8 @@ async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | 
         out["watch: slowest events, first / last watcher"] = worst
         out["watch: store commits (disk)"] = commit_note(m0, await commit_stats(s, url))
         out["RSS after load (MB)"] = f"{rss_mb(pid):.1f}"
+        if data_dir:
+            out["disk: 4 KB + fdatasync at 100/s, p50 / p99 / max"] = disk_probe(data_dir)
     await asyncio.sleep(3)
     return out
 
@@ -462,7 +486,7 @@ def run_one(args: argparse.Namespace, datastore: str) -> dict[str, str]:
         time.sleep(1.0)
         scheme = "http" if args.http else "https"
         return asyncio.run(bench(args, f"{scheme}://127.0.0.1:{port}", proc.pid,
-                                 None if args.http else os.path.join(data, "kubeconfig")))
+                                 None if args.http else os.path.join(data, "kubeconfig"), data))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

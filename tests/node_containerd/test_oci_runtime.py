@@ -78,6 +78,10 @@ def test_crun_by_default_then_runc_over_running_pods(oci_node):
     assert oci_runtime_of(c, "oci-crun") == "crun"
     assert memory_limit(c, "oci-crun") == 32 * 1024 * 1024
     assert c.kubectl("exec", "oci-crun", "--", "echo", "from-crun").stdout.strip() == "from-crun"
+    # an exec'd process is in the container's cgroups (its limits and accounting), as the container is
+    cg = c.kubectl("exec", "oci-crun", "--", "sh", "-c", "cat /proc/1/cgroup; echo ==; cat /proc/self/cgroup").stdout
+    init, own = cg.split("==")
+    assert sorted(init.split()) == sorted(own.split()), cg
 
     node.stop()
     node.extra = ["--oci-runtime", "runc"]

@@ -11,11 +11,12 @@ containerd (its Kill answers "process not created"), and a Delete then succeeds 
 So once ctr is dead, `end_exec`:
 1. opens the exec's output FIFOs for reading and drains them, so a start in flight finishes at once
    (and the shim's copy never blocks on a full FIFO);
-2. asks containerd to SIGKILL the exec (this waits for a start in flight, then signals the PID the
+2. SIGKILLs the PID runc (or crun) wrote, its descendants and the rest of its session (runc makes an
+   exec'd process a session leader, crun without a terminal does not), all stopped first so the
+   tree cannot change under the kill, each only if it is in the container's cgroup, and through a
+   pidfd so that a recycled PID is never signalled;
+3. asks containerd to SIGKILL the exec (this waits for a start in flight, then signals the PID the
    shim knows);
-3. SIGKILLs the PID runc wrote and the processes of its session (an exec'd process is a session
-   leader: a shell's children are in its session), each only if it is in the container's cgroup, and
-   through a pidfd so that a recycled PID is never signalled;
 4. deletes the exec: once it is deleted no start can follow; while the shim has not reaped the
    killed process the Delete is refused, and the steps run again, until a deadline.
 Every ctr run is bounded by a timeout, after which that ctr is killed.
@@ -93,9 +94,9 @@ def _stat_fields(pid: int) -> list[str]:
     return data[data.rindex(b")") + 2:].decode().split()
 
 
-def _kill_in_container(pid: int, cid: str, session: int | None = None) -> bool:
-    """SIGKILL `pid` if it is in container `cid`'s cgroup (and in `session`), through a pidfd: the
-    checks read /proc of the pid the pidfd holds, or the signal finds that process gone (ESRCH)."""
+def _signal_in_container(pid: int, cid: str, sig: int) -> bool:
+    """Send `sig` to `pid` if it is in container `cid`'s cgroup, through a pidfd: the check reads /proc
+    of the pid the pidfd holds, or the signal finds that process gone (ESRCH)."""
     try:
         fd = os.pidfd_open(pid)
     except OSError:
@@ -104,9 +105,7 @@ def _kill_in_container(pid: int, cid: str, session: int | None = None) -> bool:
         with open(f"/proc/{pid}/cgroup") as f:
             if cid not in f.read():
                 return False
-        if session is not None and int(_stat_fields(pid)[3]) != session:
-            return False
-        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        signal.pidfd_send_signal(fd, sig)
         return True
     except (OSError, ValueError, IndexError):
         return False
@@ -114,9 +113,32 @@ def _kill_in_container(pid: int, cid: str, session: int | None = None) -> bool:
         os.close(fd)
 
 
-def kill_by_pid_file(pid_file: str, cid: str, leader: bool = True) -> int:
-    """SIGKILL the exec's process (the PID runc wrote; not when `leader` is false: containerd has
-    signalled it) and the rest of its session, in the container. Returns how many were signalled."""
+def _members(pid: int) -> set[int]:
+    """The processes of an exec besides `pid`: its descendants, and, when it leads a session (runc
+    makes an exec'd process a session leader; crun does not without a terminal), the rest of its
+    session (children of processes that already died)."""
+    children: dict[int, list[int]] = {}
+    session: set[int] = set()
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            f = _stat_fields(int(p))
+            children.setdefault(int(f[1]), []).append(int(p))
+            if int(f[3]) == pid:
+                session.add(int(p))
+    out, todo = set(session), [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    out.discard(pid)
+    return out
+
+
+def kill_by_pid_file(pid_file: str, cid: str) -> int:
+    """SIGKILL the exec's process (the PID runc or crun wrote) and its members (`_members`), in the
+    container: all are stopped first, so none forks or dies and leaves an orphan while the tree is
+    read, then killed. Returns how many were killed."""
     try:
         with open(pid_file) as f:
             pid = int(f.read().strip())
@@ -124,18 +146,13 @@ def kill_by_pid_file(pid_file: str, cid: str, leader: bool = True) -> int:
         return 0
     if pid <= 1:
         return 0
-    killed = int(leader and _kill_in_container(pid, cid))
-    for _ in range(5):      # members may fork while being killed: until none is left
-        members = []
-        for p in filter(str.isdigit, os.listdir("/proc")):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(p) != pid and int(_stat_fields(int(p))[3]) == pid:
-                    members.append(int(p))
-        signalled = sum(_kill_in_container(p, cid, session=pid) for p in members)
-        killed += signalled
-        if not signalled:
+    stopped: set[int] = set()
+    for _ in range(10):      # until a pass finds nobody new
+        new = [p for p in ({pid} | _members(pid)) - stopped if _signal_in_container(p, cid, signal.SIGSTOP)]
+        if not new:
             break
-    return killed
+        stopped.update(new)
+    return sum(_signal_in_container(p, cid, signal.SIGKILL) for p in stopped)
 
 
 async def end_exec(ctr: list[str], cid: str, eid: str, bundle: str, fifo_dir: str,
@@ -151,10 +168,11 @@ async def end_exec(ctr: list[str], cid: str, eid: str, bundle: str, fifo_dir: st
         while True:
             rounds += 1
             t0 = time.monotonic()
+            # by PID first, while the exec's process tree is whole (a member whose parent is killed
+            # first moves to the container's init and out of reach)
+            killed += await asyncio.to_thread(kill_by_pid_file, pid_file, cid)
             rc, out = await run_ctr([*ctr, "kill", "--exec-id", eid, "--signal", "SIGKILL", cid])
             trace.append(f"kill: {rc} in {time.monotonic() - t0:.2f}s {out[-80:]!r}")
-            n = await asyncio.to_thread(kill_by_pid_file, pid_file, cid, rc != 0)
-            killed += n
             t0 = time.monotonic()
             rc, out = await run_ctr([*ctr, "delete", "--exec-id", eid, cid])
             trace.append(f"delete: {rc} in {time.monotonic() - t0:.2f}s {out[-80:]!r}")
