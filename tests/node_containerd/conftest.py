@@ -7,6 +7,7 @@ missing they fail, so CI cannot pass without really running them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,21 +80,31 @@ class Node:
                     self.proc.kill()
 
 
-@pytest.fixture(scope="module")
-def ctd(tmp_path_factory):
-    _requirements()
-    base = tmp_path_factory.mktemp("ketch-ctd")
+@contextlib.contextmanager
+def node_cluster(base: Path, node_extra: list[str] | None = None, before_start=None):
+    """`ketch up --no-agent` and one containerd agent under `base`, yielding (cluster, node); at the end
+    every pod is deleted and its sandbox, cgroups and logs are seen removed by the agent (no container
+    outlives the tests), then both stop. `before_start(cluster, node)` runs before the agent starts."""
     c = start_cluster(base / "cluster", extra=["--no-agent"])
-    node = Node(c, base / "agent")
+    node = Node(c, base / "agent", extra=node_extra)
     try:
+        if before_start is not None:
+            before_start(c, node)
         node.start()
         yield c, node
-        c.kubectl("delete", "pods", "--all", "--timeout=40s", check=False)   # no container outlives the tests
+        c.kubectl("delete", "pods", "--all", "--timeout=40s", check=False)
         pods = base / "agent" / "pods"     # the agent removes sandboxes, cgroups and logs after the API object
         wait_for(lambda: not pods.exists() or not any(pods.iterdir()), timeout=60, what="pods removed")
     finally:
         node.stop()
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def ctd(tmp_path_factory):
+    _requirements()
+    with node_cluster(tmp_path_factory.mktemp("ketch-ctd")) as cn:
+        yield cn
 
 
 def container_status(c: Cluster, name: str) -> dict:

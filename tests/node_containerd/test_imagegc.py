@@ -14,10 +14,10 @@ import pytest
 
 from ketch.node import images
 from ketch.node.containerd.daemon import Containerd
-from tests.conftest import BIN, start_cluster
+from tests.conftest import BIN
 from tests.node.conftest import apply, running_ready, wait_for
 
-from .conftest import Node, _requirements, container_status
+from .conftest import Node, _requirements, container_status, node_cluster
 
 GC_FLAGS = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0", "--minimum-image-ttl-duration", "0s",
             "--image-gc-period", "1s"]
@@ -26,18 +26,8 @@ GC_FLAGS = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0", "
 @pytest.fixture(scope="module")
 def gc_node(tmp_path_factory):
     _requirements()
-    base = tmp_path_factory.mktemp("ketch-gc")
-    c = start_cluster(base / "cluster", extra=["--no-agent"])
-    node = Node(c, base / "agent", extra=GC_FLAGS)
-    try:
-        node.start()
-        yield c, node
-        c.kubectl("delete", "pods", "--all", "--timeout=40s", check=False)
-        pods = base / "agent" / "pods"
-        wait_for(lambda: not pods.exists() or not any(pods.iterdir()), timeout=20, what="pods removed")
-    finally:
-        node.stop()
-        c.stop()
+    with node_cluster(tmp_path_factory.mktemp("ketch-gc"), GC_FLAGS) as cn:
+        yield cn
 
 
 def image_refs(node: Node) -> set[str]:

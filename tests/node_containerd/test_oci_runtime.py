@@ -15,10 +15,9 @@ import shutil
 
 import pytest
 
-from tests.conftest import start_cluster
 from tests.node.conftest import apply, running_ready, wait_for
 
-from .conftest import Node, _requirements, container_status
+from .conftest import _requirements, container_status, node_cluster
 
 STATE_ROOT = "/run/containerd/runc/k8s.io"
 
@@ -29,19 +28,12 @@ def oci_node(tmp_path_factory):
     if not shutil.which("crun"):
         pytest.fail("missing crun: run scripts/ci-deps-containerd.sh", pytrace=False)
     base = tmp_path_factory.mktemp("ketch-oci")
-    c = start_cluster(base / "cluster", extra=["--no-agent"])
-    node = Node(c, base / "agent")
     from ketch.cli.cmd_agent import _issue_serving_cert
-    _issue_serving_cert(str(c.data_dir), str(node.data_dir))   # kubectl exec: the apiserver trusts the agent
-    try:
-        node.start()
+
+    def trust(c, node) -> None:     # kubectl exec: the apiserver trusts the agent
+        _issue_serving_cert(str(c.data_dir), str(node.data_dir))
+    with node_cluster(base, before_start=trust) as (c, node):
         yield c, node, base
-        c.kubectl("delete", "pods", "--all", "--timeout=40s", check=False)
-        pods = base / "agent" / "pods"
-        wait_for(lambda: not pods.exists() or not any(pods.iterdir()), timeout=60, what="pods removed")
-    finally:
-        node.stop()
-        c.stop()
 
 
 def pod(name: str) -> dict:
@@ -66,6 +58,16 @@ def memory_limit(c, name: str) -> int:
         return int(f.read())
 
 
+def runs_under(c, runtime: str) -> None:
+    """A new pod oci-<runtime>: Running and Ready, run by that runtime, its memory limit set, exec works."""
+    name = f"oci-{runtime}"
+    apply(c, pod(name))
+    wait_for(lambda: running_ready(c, name), timeout=60, what=f"{name} Running")
+    assert oci_runtime_of(c, name) == runtime
+    assert memory_limit(c, name) == 32 * 1024 * 1024
+    assert c.kubectl("exec", name, "--", "echo", f"from-{runtime}").stdout.strip() == f"from-{runtime}"
+
+
 def agent_log(base, n: int) -> str:
     return (base / f"agent{n}.log").read_text()
 
@@ -73,11 +75,7 @@ def agent_log(base, n: int) -> str:
 def test_crun_by_default_then_runc_over_running_pods(oci_node):
     c, node, base = oci_node
     wait_for(lambda: "OCI runtime crun (crun is installed" in agent_log(base, node.starts), what="crun chosen")
-    apply(c, pod("oci-crun"))
-    wait_for(lambda: running_ready(c, "oci-crun"), timeout=60, what="oci-crun Running")
-    assert oci_runtime_of(c, "oci-crun") == "crun"
-    assert memory_limit(c, "oci-crun") == 32 * 1024 * 1024
-    assert c.kubectl("exec", "oci-crun", "--", "echo", "from-crun").stdout.strip() == "from-crun"
+    runs_under(c, "crun")
     # an exec'd process is in the container's cgroups (its limits and accounting), as the container is
     cg = c.kubectl("exec", "oci-crun", "--", "sh", "-c", "cat /proc/1/cgroup; echo ==; cat /proc/self/cgroup").stdout
     init, own = cg.split("==")
@@ -88,11 +86,7 @@ def test_crun_by_default_then_runc_over_running_pods(oci_node):
     node.start()
     # (the Node is still Ready from the first agent: the log says when the second one runs)
     wait_for(lambda: "OCI runtime runc (from --oci-runtime)" in agent_log(base, node.starts), what="runc chosen")
-    apply(c, pod("oci-runc"))
-    wait_for(lambda: running_ready(c, "oci-runc"), timeout=60, what="oci-runc Running")
-    assert oci_runtime_of(c, "oci-runc") == "runc"
-    assert memory_limit(c, "oci-runc") == 32 * 1024 * 1024
-    assert c.kubectl("exec", "oci-runc", "--", "echo", "from-runc").stdout.strip() == "from-runc"
+    runs_under(c, "runc")
     # The crun pod made before the restart is still served by crun.
     assert running_ready(c, "oci-crun")
     assert container_status(c, "oci-crun").get("restartCount") == 0
