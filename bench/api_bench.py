@@ -315,7 +315,9 @@ async def run_watch(s: aiohttp.ClientSession, url: str, ns: str, watchers: int, 
 
 
 async def commit_stats(s: aiohttp.ClientSession, url: str) -> dict[str, float]:
-    """The store's commit-time histogram from /metrics (SQLite: each commit is a WAL fsync)."""
+    """Two histograms from /metrics: the store's commit times (SQLite: each commit is a WAL fsync),
+    keys = bucket bounds, and the watch dispatch latency (commit → handed to every watcher),
+    keys "dispatch:" + bound."""
     async with s.get(f"{url}/metrics") as r:
         text = await r.text()
     out: dict[str, float] = {}
@@ -324,6 +326,8 @@ async def commit_stats(s: aiohttp.ClientSession, url: str) -> dict[str, float]:
             out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("ketch_store_committed_writes_total"):
             out["writes"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("ketch_watch_dispatch_seconds_bucket"):
+            out["dispatch:" + line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -335,6 +339,21 @@ def commit_note(before: dict[str, float], after: dict[str, float]) -> str:
     n = d["+Inf"]
     return (f"{n:.0f} commits ({d['writes'] / max(n, 1):.1f} writes each), "
             f"{n - d['0.025']:.0f} over 25 ms, {n - d['0.1']:.0f} over 100 ms")
+
+
+def dispatch_note(before: dict[str, float], after: dict[str, float]) -> str:
+    """p50 / p99 of the server's commit → handed-to-every-watcher time in a phase, as the upper
+    bounds of the histogram buckets they fall in."""
+    d = sorted(((float(k.split(":")[1]), after[k] - before.get(k, 0)) for k in after
+                if k.startswith("dispatch:")), key=lambda kv: kv[0])
+    if not d or not d[-1][1]:
+        return "-"
+    total = d[-1][1]
+
+    def bound(q: float) -> str:
+        le = next(le for le, n in d if n >= q * total)
+        return "over 1000" if le == float("inf") else f"≤ {le * 1e3:g}"
+    return f"{bound(.5)} / {bound(.99)} ({total:.0f} changes)"
 
 
 async def create_namespace(s: aiohttp.ClientSession, url: str, ns: str) -> None:
@@ -399,7 +418,9 @@ async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | 
         out[f"watch delivery, {args.watchers} watchers, p50/p99 (ms)"] = \
             f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .99) * 1e3:.1f} ({len(lat)} deliveries)"
         out["watch: slowest events, first / last watcher"] = worst
-        out["watch: store commits (disk)"] = commit_note(m0, await commit_stats(s, url))
+        m1 = await commit_stats(s, url)
+        out["watch: store commits (disk)"] = commit_note(m0, m1)
+        out["watch: commit → handed to all watchers, p50/p99 (ms)"] = dispatch_note(m0, m1)
         out["RSS after load (MB)"] = f"{rss_mb(pid):.1f}"
         if data_dir:
             out["disk: 4 KB + fdatasync at 100/s, p50 / p99 / max"] = disk_probe(data_dir)

@@ -11,12 +11,14 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
+from ..metrics import Histogram
 from ..store.base import DELETE, CompactedError, Event
 
 log = logging.getLogger("ketch.apiserver.cache")
@@ -24,6 +26,7 @@ log = logging.getLogger("ketch.apiserver.cache")
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 EVENT_WINDOW = 20000       # events kept per resource for watches from an old resourceVersion
 WATCHER_BACKLOG = 50000    # a watcher further behind than this is closed (the client re-lists)
+DISPATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
 class Entry:
@@ -323,6 +326,12 @@ class WatchCache:
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
+        # Kubernetes' watch latency SLI: from the moment a change is stored to its event being
+        # ready to be sent to all watchers (here: written to, or queued for, every matching one).
+        self.dispatch = Histogram(
+            "ketch_watch_dispatch_seconds",
+            "From a change's durable commit in the store to its event handed to every matching watcher.",
+            DISPATCH_BUCKETS)
 
     async def start(self) -> None:
         kvs, rev = await self.store.range("/registry/")
@@ -368,6 +377,8 @@ class WatchCache:
                         rc = self._resource_for(e.key)
                         if rc is not None:
                             rc.apply(e)
+                            if e.committed:
+                                self.dispatch.observe(time.monotonic() - e.committed)
                         rev = e.revision
                     self.rev = rev
                     self._wake()

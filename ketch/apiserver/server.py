@@ -945,6 +945,7 @@ class APIServer:
                   "# TYPE ketch_store_objects gauge"]
         for prefix, rc in sorted(self.service.cache.resources.items()):
             lines.append(f'ketch_store_objects{{prefix="{prefix}"}} {len(rc.items)}')
+        lines += self.service.cache.dispatch.lines()
         store_metrics = getattr(self.store, "metrics_lines", None)
         if store_metrics is not None:
             lines += store_metrics()

@@ -68,6 +68,9 @@ class Event:
     create_revision: int
     # The decoded object when the writer still has it (saves a decode); never mutate it.
     obj: Any = None
+    # time.monotonic() when the change became durable (SQLite: its commit returned; etcd: its
+    # watch response arrived); 0 for history read back from the store.
+    committed: float = 0.0
 
 
 class Store(Protocol):

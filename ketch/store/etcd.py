@@ -404,7 +404,11 @@ class EtcdStore:
                 evs = res.get("events")
                 if not evs:
                     continue  # created / progress notification
-                pending.extend(self._event(e) for e in evs)
+                arrived = time.monotonic()
+                for e in evs:
+                    ev = self._event(e)
+                    ev.committed = arrived
+                    pending.append(ev)
                 if res.get("fragment"):
                     continue
                 batch, pending = pending, []

@@ -8,7 +8,6 @@ for many writes); readers use their own connection and never wait for the writer
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import os
 import sqlite3
@@ -19,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import Histogram
 from .base import (
     DELETE,
     PUT,
@@ -86,9 +86,9 @@ class SQLiteStore:
         self._rexec = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._closed = False
-        # Commit times (the WAL fsync with synchronous=FULL): counts per bucket, for /metrics.
-        self._commit_counts = [0] * (len(COMMIT_BUCKETS) + 1)
-        self._commit_sum = 0.0
+        # Commit times (the WAL fsync with synchronous=FULL), for /metrics.
+        self._commits = Histogram("ketch_store_commit_duration_seconds",
+                                  "Time of each SQLite commit of a batch of writes (its WAL fsync).", COMMIT_BUCKETS)
         self._commit_writes = 0
 
     # -- connections -------------------------------------------------------------------------
@@ -295,31 +295,23 @@ class SQLiteStore:
                     conn.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             t = time.perf_counter()
             conn.execute("COMMIT")
-            self._observe_commit(time.perf_counter() - t, len(batch))
+            done = time.perf_counter()
+            self._commits.observe(done - t)
+            self._commit_writes += len(batch)
+            committed = time.monotonic()
+            for e in events:
+                e.committed = committed
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return results, events, rev
 
-    def _observe_commit(self, seconds: float, writes: int) -> None:
-        self._commit_counts[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
-        self._commit_sum += seconds
-        self._commit_writes += writes
-
     def metrics_lines(self) -> list[str]:
         """Prometheus text: a histogram of commit times, so a slow disk shows as what it is."""
-        name = "ketch_store_commit_duration_seconds"
-        lines = [f"# HELP {name} Time of each SQLite commit of a batch of writes (its WAL fsync).",
-                 f"# TYPE {name} histogram"]
-        total = 0
-        for le, n in zip([*COMMIT_BUCKETS, "+Inf"], self._commit_counts, strict=True):
-            total += n
-            lines.append(f'{name}_bucket{{le="{le}"}} {total}')
-        lines += [f"{name}_sum {self._commit_sum:.6f}", f"{name}_count {total}",
-                  "# HELP ketch_store_committed_writes_total Writes committed (a commit holds a batch of them).",
-                  "# TYPE ketch_store_committed_writes_total counter",
-                  f"ketch_store_committed_writes_total {self._commit_writes}"]
-        return lines
+        return [*self._commits.lines(),
+                "# HELP ketch_store_committed_writes_total Writes committed (a commit holds a batch of them).",
+                "# TYPE ketch_store_committed_writes_total counter",
+                f"ketch_store_committed_writes_total {self._commit_writes}"]
 
     # -- watch -------------------------------------------------------------------------------
     def _dispatch(self, events: list[Event]) -> None:

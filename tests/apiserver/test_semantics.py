@@ -349,16 +349,21 @@ def test_priority_admission(cluster):
     assert code == 201 and p["spec"]["priority"] == 0
 
 
-def _commit_histogram(cluster) -> dict[str, float]:
+def _histogram(cluster, name: str, *extra: str) -> dict[str, float]:
+    """The buckets (by le) of histogram `name` on /metrics, plus its _count and the `extra` series."""
     code, raw = call(cluster, "GET", "/metrics")
     assert code == 200
     out = {}
     for line in raw.decode().splitlines():
-        if line.startswith("ketch_store_commit_duration_seconds_bucket"):
+        if line.startswith(name + "_bucket"):
             out[line.split('le="')[1].split('"')[0]] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith(("ketch_store_commit_duration_seconds_count", "ketch_store_committed_writes_total")):
+        elif line.startswith((name + "_count ", name + "_sum ", *(e + " " for e in extra))):
             out[line.split(" ")[0]] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def _commit_histogram(cluster) -> dict[str, float]:
+    return _histogram(cluster, "ketch_store_commit_duration_seconds", "ketch_store_committed_writes_total")
 
 
 def test_metrics_count_store_commits(cluster):
@@ -374,3 +379,25 @@ def test_metrics_count_store_commits(cluster):
     assert after["ketch_store_commit_duration_seconds_count"] == after["+Inf"]
     buckets = [v for k, v in after.items() if not k.startswith("ketch")]
     assert buckets == sorted(buckets)
+
+
+def test_metrics_watch_dispatch_latency(cluster):
+    """/metrics has Kubernetes' watch latency SLI: from a change's commit to its event handed to every
+    watcher, one observation per change, in cumulative buckets."""
+    name = "ketch_watch_dispatch_seconds"
+    before = _histogram(cluster, name)
+    ns_create(cluster, "metrics2")
+    url = cluster.url + "/api/v1/namespaces/metrics2/configmaps?watch=true&timeoutSeconds=20"
+    with urllib.request.urlopen(url, timeout=30) as stream:
+        for i in range(3):
+            code, body = call(cluster, "POST", "/api/v1/namespaces/metrics2/configmaps", cm(f"d{i}", k="v"))
+            assert code == 201, body
+        seen = [json.loads(stream.readline())["object"]["metadata"]["name"] for _ in range(3)]
+    assert seen == ["d0", "d1", "d2"]
+    after = _histogram(cluster, name)
+    # the namespace and the three configMaps at least; other writers (leases, events) may add more
+    assert after[name + "_count"] - before.get(name + "_count", 0) >= 4
+    assert after[name + "_count"] == after["+Inf"]
+    assert after[name + "_sum"] > before.get(name + "_sum", 0)
+    buckets = [v for k, v in after.items() if not k.startswith("ketch")]
+    assert len(buckets) == 13 and buckets == sorted(buckets)
