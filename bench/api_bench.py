@@ -422,8 +422,11 @@ async def bench(args: argparse.Namespace, url: str, pid: int, kubeconfig: str | 
         out["watch: store commits (disk)"] = commit_note(m0, m1)
         out["watch: commit → handed to all watchers, p50/p99 (ms)"] = dispatch_note(m0, m1)
         out["RSS after load (MB)"] = f"{rss_mb(pid):.1f}"
+        rss_later = asyncio.create_task(asyncio.sleep(35))
         if data_dir:
             out["disk: 4 KB + fdatasync at 100/s, p50 / p99 / max"] = disk_probe(data_dir)
+        await rss_later      # the server hands freed heap back every 30 s
+        out["RSS 35 s after the load (MB)"] = f"{rss_mb(pid):.1f}"
     await asyncio.sleep(3)
     return out
 

@@ -20,6 +20,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
+from ..aioutil import libc_malloc_trim, trim_heap
 from ..api import errors
 from ..api.podutil import referenced_objects
 from ..api.registry import REGISTRY, Registry, ResourceInfo
@@ -113,7 +114,10 @@ class APIServer:
         await ensure_namespaces(self.service, DEFAULT_NAMESPACES)
         from .allocator import ensure_kubernetes_service
         await ensure_kubernetes_service(self.service, self.advertise)
-        self._gc_task = asyncio.get_running_loop().create_task(gc_policy(self._closing))
+        loop = asyncio.get_running_loop()
+        self._gc_task = loop.create_task(gc_policy(self._closing))
+        # Freed memory back to the system (after big lists), off the event loop's thread.
+        self._trim_task = loop.create_task(trim_heap(libc_malloc_trim(), self._closing))
         self.ready = True
 
     async def close(self) -> None:

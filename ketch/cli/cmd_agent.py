@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 
+from ..aioutil import libc_malloc_trim, trim_heap
 from ..client.rest import Client
 
 RUNTIMES = ("fake", "process", "containerd")
@@ -262,24 +263,15 @@ def _small_heap() -> object | None:
     """The standalone agent's RSS, kept near what it uses: glibc gives each thread that allocates an
     arena of its own (up to 8 per core) and keeps what is freed; the agent's few worker threads
     (volume writes, probes, DNS) cost it ~5 MiB of idle RSS that way. Two arenas are plenty for a
-    process whose Python runs under one GIL (set before any thread starts); `_trim_heap` hands freed
+    process whose Python runs under one GIL (set before any thread starts); `trim_heap` hands freed
     pages back. Not inside `ketch up`, whose store threads share the process. None: not glibc."""
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, 2)     # M_ARENA_MAX
-        return libc.malloc_trim
     except (OSError, AttributeError):
         return None
-
-
-async def _trim_heap(malloc_trim: object | None, stop: asyncio.Event, every: float = 30.0) -> None:
-    """malloc_trim every `every` seconds (after pods went away, their memory goes back to the system)."""
-    while malloc_trim is not None and not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            await asyncio.to_thread(malloc_trim, 0)
+    return libc_malloc_trim()
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -311,7 +303,7 @@ async def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     print(f"ketch agent: node {args.node_name}{f' (+{args.nodes - 1} more)' if args.nodes > 1 else ''}, "
           f"runtime {args.runtime}, data in {data_dir}", flush=True)
-    tasks = [_trim_heap(malloc_trim, stop),
+    tasks = [trim_heap(malloc_trim, stop),
              _run_agent(client, stop, _options(args, data_dir, args.runtime, args.node_name, args.nodes), args)]
     proxy = await _node_proxy(client, stop, args, data_dir)
     if proxy is not None:
