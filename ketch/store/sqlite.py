@@ -295,8 +295,7 @@ class SQLiteStore:
                     conn.execute(f"DELETE FROM kv WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             t = time.perf_counter()
             conn.execute("COMMIT")
-            done = time.perf_counter()
-            self._commits.observe(done - t)
+            self._commits.observe(time.perf_counter() - t)
             self._commit_writes += len(batch)
             committed = time.monotonic()
             for e in events:
